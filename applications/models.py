@@ -1,0 +1,266 @@
+"""Organizations, their cohorts, and the applications whose interviews we schedule."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.text import slugify
+
+from scheduling.status import Stage, Status, StatusConflict, check_transition, stage_for
+
+
+def new_webhook_key():
+    """Return an unguessable URL-safe token (32 characters) for a cohort's webhook URL."""
+    return secrets.token_urlsafe(24)
+
+
+def new_webhook_secret():
+    """Return a random signing secret (43 characters) to paste into Cal.com's webhook form."""
+    return secrets.token_urlsafe(32)
+
+
+def new_public_id():
+    """Return an application's public id, "app_" + 12 hex digits, for `metadata[application_id]`."""
+    return f"app_{secrets.token_hex(6)}"
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    time_zone = models.CharField(
+        max_length=64, default="UTC", help_text="IANA name; the default for members' views."
+    )
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="memberships"
+    )
+    organization = models.ForeignKey(Organization, models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="one_membership_per_org")
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+class CohortQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Return the cohorts of organizations `user` is a member of (none for anonymous users)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(organization__memberships__user=user)
+
+
+class Cohort(models.Model):
+    organization = models.ForeignKey(Organization, models.CASCADE, related_name="cohorts")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True, blank=True)
+    webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
+    webhook_secret = models.CharField(max_length=128, default=new_webhook_secret)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = CohortQuerySet.as_manager()
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = self._unique_slug()
+        super().save(*args, **kwargs)
+
+    def _unique_slug(self):
+        base = slugify(self.name)[:70] or "cohort"
+        slug, n = base, 2
+        while Cohort.objects.filter(slug=slug).exclude(pk=self.pk).exists():
+            slug, n = f"{base}-{n}", n + 1
+        return slug
+
+    def rotate_webhook_key(self):
+        """Give the cohort a new webhook URL token; the old URL then answers 404."""
+        self.webhook_key = new_webhook_key()
+        self.save(update_fields=["webhook_key"])
+
+    def rotate_webhook_secret(self):
+        """Give the cohort a new signing secret; deliveries signed with the old one get 403."""
+        self.webhook_secret = new_webhook_secret()
+        self.save(update_fields=["webhook_secret"])
+
+    def webhook_path(self):
+        """Return the path Cal.com posts to, with its trailing slash (PROTOCOL.md §5)."""
+        from django.urls import reverse
+
+        return reverse("scheduling:calcom_webhook", args=[self.webhook_key])
+
+
+class ApplicationQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Return applications in cohorts `user` can see."""
+        return self.filter(cohort__in=Cohort.objects.for_user(user))
+
+    def with_email(self, email):
+        """Return applications whose contact email or an alternate email is `email` (normalised)."""
+        email = normalize_email(email)
+        return self.filter(
+            models.Q(contact_email=email)
+            | models.Q(pk__in=ApplicationEmail.objects.filter(email=email).values("application"))
+        )
+
+
+def normalize_email(email):
+    """Return `email` trimmed and lower-cased, the form every stored email is compared in."""
+    return (email or "").strip().lower()
+
+
+class Application(models.Model):
+    cohort = models.ForeignKey(Cohort, models.CASCADE, related_name="applications")
+    public_id = models.CharField(
+        max_length=64, unique=True, default=new_public_id,
+        help_text="Passed to Cal.com as ?metadata[application_id]=…",
+    )
+    applicant_name = models.CharField(max_length=200)
+    contact_email = models.EmailField()
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.NEW)
+    current_stage = models.CharField(max_length=32, choices=Stage.choices, default=Stage.INTAKE)
+
+    # The current confirmed interview (aware UTC); empty when nothing is scheduled.
+    interview_start = models.DateTimeField(null=True, blank=True)
+    interview_end = models.DateTimeField(null=True, blank=True)
+    interview_meeting_url = models.URLField(max_length=500, blank=True)
+    interview_booking_uid = models.CharField(max_length=64, blank=True)
+    interview_time_zone = models.CharField(max_length=64, blank=True)
+    interview_event_type = models.CharField(max_length=200, blank=True)
+    interview_ended_at = models.DateTimeField(null=True, blank=True)
+
+    # A booking waiting for the host's confirmation (BOOKING_REQUESTED).
+    pending_booking_uid = models.CharField(max_length=64, blank=True)
+    pending_start = models.DateTimeField(null=True, blank=True)
+    pending_end = models.DateTimeField(null=True, blank=True)
+
+    # The host used "Request reschedule" on the current booking (PROTOCOL.md §3, edge 1).
+    reschedule_requested = models.BooleanField(default=False)
+    reschedule_reason = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ApplicationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["cohort", "contact_email"], name="application_cohort_email"),
+            models.Index(fields=["cohort", "status"], name="application_cohort_status"),
+            models.Index(fields=["cohort", "-updated_at"], name="application_cohort_updated"),
+            models.Index(fields=["cohort", "interview_start"], name="application_cohort_start"),
+            models.Index(fields=["cohort", "applicant_name"], name="application_cohort_name"),
+        ]
+
+    def __str__(self):
+        return f"{self.applicant_name} <{self.contact_email}>"
+
+    def save(self, *args, **kwargs):
+        self.contact_email = normalize_email(self.contact_email)
+        if self._state.adding:
+            self.current_stage = stage_for(self.status)
+        super().save(*args, **kwargs)
+
+    def move_to(self, new, *, delivery=None, user=None, note=""):
+        """Move to status `new` and record why; the only writer of `status`.
+
+        Pass the cause: `delivery` (a scheduling.WebhookDelivery) or `user` (the
+        admin); `note` says more ("matched by …"). Checks the transition table,
+        updates with a conditional UPDATE on the status this instance holds, syncs
+        `current_stage` and writes a StatusChange. Returns that StatusChange.
+        Raises InvalidTransition when the table forbids the move and StatusConflict
+        when the row's status changed since this instance was read.
+        """
+        old = self.status
+        check_transition(old, new)
+        now = timezone.now()
+        stage = stage_for(new)
+        updated = Application.objects.filter(pk=self.pk, status=old).update(
+            status=new, current_stage=stage, updated_at=now
+        )
+        if updated != 1:
+            raise StatusConflict(old, new)
+        self.status, self.current_stage, self.updated_at = new, stage, now
+        return StatusChange.objects.create(
+            application=self, old_status=old, new_status=new, created_at=now,
+            delivery=delivery, user=user, note=note[:500],
+        )
+
+    def allowed_statuses(self):
+        """Return the statuses this application may move to next (list of Status)."""
+        from scheduling.status import allowed_next
+
+        return allowed_next(self.status)
+
+    @property
+    def status_label(self):
+        return Status(self.status).label
+
+
+class ApplicationEmail(models.Model):
+    """Another address an applicant books with; bookings from it match the application."""
+
+    application = models.ForeignKey(Application, models.CASCADE, related_name="alternate_emails")
+    email = models.EmailField(db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["application", "email"], name="one_alternate_email")
+        ]
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+    def __str__(self):
+        return self.email
+
+
+class StatusChange(models.Model):
+    """One status change of an application: old, new, when, and its cause."""
+
+    application = models.ForeignKey(Application, models.CASCADE, related_name="status_changes")
+    old_status = models.CharField(max_length=32, choices=Status.choices)
+    new_status = models.CharField(max_length=32, choices=Status.choices)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Cause: the webhook delivery that moved it, or the admin who did.
+    delivery = models.ForeignKey(
+        "scheduling.WebhookDelivery", models.SET_NULL, null=True, blank=True,
+        related_name="status_changes",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.old_status} → {self.new_status}"
+
+    @property
+    def cause(self):
+        """Return a human description of what caused this change."""
+        if self.delivery_id:
+            return self.note or f"Cal.com webhook delivery #{self.delivery_id}"
+        if self.user_id:
+            return self.note or f"Changed by {self.user}"
+        return self.note or "System"

@@ -1,0 +1,334 @@
+"""Cal.com webhook deliveries: verify the signature and parse the body.
+
+Pure functions, no ORM: `verify(body, signature, secret)` and `parse(body)`.
+Provider JSON stops here; the rest of the app sees one frozen `BookingEvent`.
+Field sources and quirks are in ../shared/calcom/PROTOCOL.md (section numbers below).
+"""
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+
+SIGNATURE_HEADER = "X-Cal-Signature-256"
+NO_SECRET = "no-secret-provided"  # what Cal.com sends when the webhook has no secret (§5)
+
+BOOKING_CREATED = "BOOKING_CREATED"
+BOOKING_RESCHEDULED = "BOOKING_RESCHEDULED"
+BOOKING_REQUESTED = "BOOKING_REQUESTED"
+BOOKING_CANCELLED = "BOOKING_CANCELLED"
+BOOKING_REJECTED = "BOOKING_REJECTED"
+MEETING_ENDED = "MEETING_ENDED"
+PING = "PING"
+
+# Triggers that change a booking and so need a uid, times and the booker's email.
+BOOKING_TRIGGERS = frozenset(
+    {BOOKING_CREATED, BOOKING_RESCHEDULED, BOOKING_REQUESTED, BOOKING_CANCELLED,
+     BOOKING_REJECTED, MEETING_ENDED}
+)
+# Triggers that can bring a booking we have never seen (so may make an orphaned interview).
+NEW_BOOKING_TRIGGERS = frozenset({BOOKING_CREATED, BOOKING_RESCHEDULED, BOOKING_REQUESTED})
+
+_url = URLValidator(schemes=["http", "https"])
+
+
+class ParseError(ValueError):
+    """A verified body we cannot use; the message names the problem for the 400 response."""
+
+
+@dataclass(frozen=True)
+class BookingEvent:
+    """One Cal.com delivery, reduced to what scheduling needs.
+
+    All datetimes are timezone-aware UTC. Strings are stripped; absent optional
+    fields are "" (text) or None (times, numbers).
+
+    - trigger: `triggerEvent` (e.g. "BOOKING_CREATED").
+    - created_at: envelope `createdAt`, when Cal.com sent the webhook (§1); for the flat
+      MEETING_* shape it is the booking row's `createdAt`. None when absent.
+    - uid: `payload.uid`, the booking's public id; changes on reschedule (§3).
+    - ical_uid, ical_sequence: `payload.iCalUID` (stable across a reschedule chain) and
+      `payload.iCalSequence` (+1 per reschedule and on cancel).
+    - reschedule_uid: `payload.rescheduleUid`, the booking this one replaces; for the flat
+      MEETING_* shape, the row's `fromReschedule`.
+    - start, end: `payload.startTime` / `payload.endTime`.
+    - email, name: the booker, from `responses.email.value` / `responses.name.value`, else
+      `attendees[0]`; email is lower-cased.
+    - time_zone: `attendees[0].timeZone` (IANA name), the booker's own zone.
+    - meeting_url: `metadata.videoCallUrl`, else `videoCallData.url`, else `location` when it
+      is an http(s) URL (§2: do not trust `location` otherwise).
+    - event_type, title: `payload.type` (event-type slug) and `payload.eventTitle` or `title`.
+    - application_id: `metadata.application_id`, else the hidden booking question
+      `application-id` / `application_id` in `responses` (§2).
+    - booking_status: `payload.status` ("ACCEPTED", "PENDING", "CANCELLED", "REJECTED").
+    - request_reschedule: `payload.requestReschedule` on BOOKING_CANCELLED (§3 edge 1).
+    - reason: `cancellationReason` or `rejectionReason`.
+    """
+
+    trigger: str
+    created_at: datetime | None = None
+    uid: str = ""
+    ical_uid: str = ""
+    ical_sequence: int | None = None
+    reschedule_uid: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    email: str = ""
+    name: str = ""
+    time_zone: str = ""
+    meeting_url: str = ""
+    event_type: str = ""
+    title: str = ""
+    application_id: str = ""
+    booking_status: str = ""
+    request_reschedule: bool = False
+    reason: str = ""
+
+    @property
+    def logical_key(self):
+        """Return "TRIGGER:uid:createdAt" (PROTOCOL.md §5), or "" when there is no createdAt.
+
+        It names the event independently of how the JSON was serialised, so a
+        re-serialised redelivery is recognised as the same event.
+        """
+        if self.created_at is None:
+            return ""
+        return f"{self.trigger}:{self.uid}:{self.created_at.isoformat()}"
+
+    @property
+    def order_key(self):
+        """Return (created_at, ical_sequence) for ordering events of one booking (§5)."""
+        return (self.created_at, -1 if self.ical_sequence is None else self.ical_sequence)
+
+
+def sign(body, secret):
+    """Return the lowercase hex HMAC-SHA256 of `body` (bytes) keyed by `secret` (str), as Cal.com does."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(body, signature, secret):
+    """Return True when `signature` (the X-Cal-Signature-256 value) signs `body` with `secret`.
+
+    `body` is the exact raw bytes received; `signature` may be None. An empty
+    value, or Cal.com's "no-secret-provided" placeholder, never verifies.
+    """
+    if not signature or not secret or signature == NO_SECRET:
+        return False
+    return hmac.compare_digest(sign(body, secret), signature.strip().lower())
+
+
+def peek_trigger(body):
+    """Return the `triggerEvent` of `body` (bytes) when it is readable, else "" (never raises)."""
+    try:
+        value = json.loads(body).get("triggerEvent", "")
+    except (ValueError, AttributeError, RecursionError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def parse(body):
+    """Parse a verified Cal.com body (bytes) into a BookingEvent.
+
+    Accepts the `{triggerEvent, createdAt, payload}` envelope and the legacy flat
+    MEETING_* shape (§1); times with `Z`, `+00:00` or fractional seconds.
+    Raises ParseError naming the first problem: not JSON, not an object, no
+    `triggerEvent`, no `payload`, a booking trigger without uid, times or a usable
+    email, a field of the wrong type, or an unparseable time.
+    """
+    try:
+        data = json.loads(body)
+    except UnicodeDecodeError:
+        raise ParseError("Body is not UTF-8 encoded JSON.") from None
+    except RecursionError:
+        raise ParseError("Body is nested too deeply.") from None
+    except ValueError as exc:
+        raise ParseError(f"Body is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        raise ParseError(f"Body must be a JSON object, not {_json_type(data)}.")
+
+    trigger = data.get("triggerEvent")
+    if trigger is None or trigger == "":
+        raise ParseError("Missing triggerEvent.")
+    if not isinstance(trigger, str):
+        raise ParseError("triggerEvent must be a string.")
+    trigger = trigger.strip()
+
+    created_at = _time(data, "createdAt", required=False)
+    if "payload" in data:
+        payload, where = data["payload"], "payload"
+    elif trigger.startswith("MEETING_"):
+        # Legacy cron path: the booking row sits flat at the top level (§1).
+        payload, where = data, ""
+    else:
+        raise ParseError("Missing payload.")
+    if not isinstance(payload, dict):
+        raise ParseError(f"payload must be a JSON object, not {_json_type(payload)}.")
+
+    if trigger not in BOOKING_TRIGGERS:
+        # PING and triggers we do not act on: keep what identifies them, nothing more.
+        return BookingEvent(trigger=trigger, created_at=created_at,
+                            uid=_text(payload, "uid", where, lenient=True))
+
+    uid = _text(payload, "uid", where)
+    if not uid:
+        raise ParseError(f"Missing {_path(where, 'uid')}.")
+    start = _time(payload, "startTime", where, required=True)
+    end = _time(payload, "endTime", where, required=True)
+    if end < start:
+        raise ParseError(f"{_path(where, 'endTime')} is before {_path(where, 'startTime')}.")
+    email, name, time_zone = _booker(payload, where)
+    sequence = payload.get("iCalSequence")
+    if sequence is not None and (isinstance(sequence, bool) or not isinstance(sequence, int)):
+        raise ParseError(f"{_path(where, 'iCalSequence')} must be an integer.")
+
+    metadata = payload.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    reschedule_uid = _text(payload, "rescheduleUid", where)
+    if not reschedule_uid and not where:
+        reschedule_uid = _text(payload, "fromReschedule", where)
+    reason = _text(payload, "cancellationReason", where, lenient=True) or _text(
+        payload, "rejectionReason", where, lenient=True
+    )
+    return BookingEvent(
+        trigger=trigger,
+        created_at=created_at,
+        uid=uid,
+        ical_uid=_text(payload, "iCalUID", where),
+        ical_sequence=sequence,
+        reschedule_uid=reschedule_uid,
+        start=start,
+        end=end,
+        email=email,
+        name=name,
+        time_zone=time_zone,
+        meeting_url=_meeting_url(payload, metadata),
+        event_type=_text(payload, "type", where, lenient=True),
+        title=_text(payload, "eventTitle", where, lenient=True)
+        or _text(payload, "title", where, lenient=True),
+        application_id=_application_id(payload, metadata),
+        booking_status=_text(payload, "status", where, lenient=True).upper(),
+        request_reschedule=payload.get("requestReschedule") is True,
+        reason=reason[:2000],
+    )
+
+
+def _json_type(value):
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def _path(where, key):
+    return f"{where}.{key}" if where else key
+
+
+def _text(obj, key, where="", *, lenient=False):
+    """Return obj[key] stripped, "" when absent or null; a non-string raises unless lenient."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and lenient:
+        return str(value)
+    if not isinstance(value, str):
+        if lenient:
+            return ""
+        raise ParseError(f"{_path(where, key)} must be a string, not {_json_type(value)}.")
+    return value.strip()
+
+
+def parse_time(value):
+    """Return the ISO-8601 string `value` as an aware UTC datetime; raise ValueError if it is not one."""
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    parsed = datetime.fromisoformat(value.strip())
+    if parsed.tzinfo is None:
+        raise ValueError("no UTC offset")
+    return parsed.astimezone(timezone.utc)
+
+
+def _time(obj, key, where="", *, required):
+    if key not in obj or obj[key] is None:
+        if required:
+            raise ParseError(f"Missing {_path(where, key)}.")
+        return None
+    try:
+        return parse_time(obj[key])
+    except (ValueError, OverflowError):
+        shown = json.dumps(obj[key])[:60]
+        raise ParseError(
+            f"{_path(where, key)} is not an ISO-8601 time with a UTC offset: {shown}."
+        ) from None
+
+
+def _response_value(payload, field):
+    responses = payload.get("responses")
+    if not isinstance(responses, dict):
+        return None
+    entry = responses.get(field)
+    # Newer bookings wrap answers as {label, value, isHidden}; some paths store the bare value.
+    return entry.get("value") if isinstance(entry, dict) else entry
+
+
+def _clean_email(value):
+    if not isinstance(value, str):
+        return ""
+    value = value.strip().lower()
+    try:
+        validate_email(value)
+    except ValidationError:
+        return ""
+    return value
+
+
+def _booker(payload, where):
+    """Return (email, name, time_zone) of the booker; raise ParseError without a usable email."""
+    attendees = payload.get("attendees")
+    first = attendees[0] if isinstance(attendees, list) and attendees else {}
+    first = first if isinstance(first, dict) else {}
+    email = _clean_email(_response_value(payload, "email")) or _clean_email(first.get("email"))
+    if not email:
+        raise ParseError(
+            f"No usable booker email in {_path(where, 'responses.email.value')} "
+            f"or {_path(where, 'attendees[0].email')}."
+        )
+    name = _response_value(payload, "name")
+    if isinstance(name, dict):  # the split name field: {firstName, lastName}
+        name = " ".join(str(name.get(k) or "") for k in ("firstName", "lastName"))
+    if not isinstance(name, str) or not name.strip():
+        name = first.get("name") if isinstance(first.get("name"), str) else ""
+    time_zone = first.get("timeZone") if isinstance(first.get("timeZone"), str) else ""
+    return email, " ".join(name.split())[:200], time_zone.strip()[:64]
+
+
+def _is_url(value):
+    if not isinstance(value, str) or len(value) > 500:
+        return False
+    try:
+        _url(value.strip())
+    except ValidationError:
+        return False
+    return True
+
+
+def _meeting_url(payload, metadata):
+    video = payload.get("videoCallData")
+    candidates = [
+        metadata.get("videoCallUrl"),
+        video.get("url") if isinstance(video, dict) else None,
+        payload.get("location"),
+    ]
+    return next((c.strip() for c in candidates if _is_url(c)), "")
+
+
+def _application_id(payload, metadata):
+    for value in (
+        metadata.get("application_id"),
+        _response_value(payload, "application-id"),
+        _response_value(payload, "application_id"),
+    ):
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()[:64]
+    return ""

@@ -1,0 +1,128 @@
+"""Stored webhook deliveries and the Cal.com bookings they describe."""
+
+import json
+
+from django.db import models
+from django.utils import timezone
+
+
+class Outcome(models.TextChoices):
+    RECEIVED = "received", "Received"  # stored, not yet applied (or the apply crashed)
+    APPLIED = "applied", "Applied"
+    ORPHANED = "orphaned", "Orphaned"
+    IGNORED = "ignored", "Ignored"
+    DUPLICATE = "duplicate", "Duplicate"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed"
+
+
+# Outcomes after which a redelivery of the same body has nothing left to do.
+SETTLED = frozenset({Outcome.APPLIED, Outcome.ORPHANED, Outcome.IGNORED, Outcome.DUPLICATE,
+                     Outcome.REJECTED})
+
+
+class WebhookDelivery(models.Model):
+    """One verified POST from Cal.com, stored (raw bytes) before it is applied."""
+
+    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="deliveries")
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    body = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    trigger_event = models.CharField(max_length=64, blank=True)
+    booking_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    event_created_at = models.DateTimeField(null=True, blank=True)
+    # trigger + uid + createdAt: the event's identity across re-serialisation (PROTOCOL.md §5).
+    logical_key = models.CharField(max_length=200, null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RECEIVED)
+    detail = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    redeliveries = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    application = models.ForeignKey(
+        "applications.Application", models.SET_NULL, null=True, blank=True,
+        related_name="deliveries",
+    )
+    duplicate_of = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="duplicates"
+    )
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["cohort", "sha256"], name="delivery_unique_body"),
+            models.UniqueConstraint(
+                fields=["cohort", "logical_key"], condition=models.Q(logical_key__isnull=False),
+                name="delivery_unique_event",
+            ),
+        ]
+        indexes = [models.Index(fields=["outcome", "received_at"], name="delivery_outcome")]
+
+    def __str__(self):
+        return f"#{self.pk} {self.trigger_event or '?'} {self.booking_uid} ({self.outcome})"
+
+    @property
+    def body_bytes(self):
+        return bytes(self.body)
+
+    def pretty_body(self):
+        """Return the body as indented JSON, or as text when it is not JSON."""
+        raw = self.body_bytes
+        try:
+            return json.dumps(json.loads(raw), indent=2, ensure_ascii=False, sort_keys=True)
+        except (ValueError, RecursionError):
+            return raw.decode("utf-8", errors="replace")
+
+
+class Booking(models.Model):
+    """What we know of one Cal.com booking (`uid`), merged from every event about it.
+
+    `state` and the schedule follow the newest event by (createdAt, iCalSequence),
+    so deliveries can arrive in any order. `application` is null for a booking we
+    could not match (its orphaned interview points at it).
+    """
+
+    class State(models.TextChoices):
+        UNKNOWN = "", "Unknown"
+        ACCEPTED = "accepted", "Accepted"
+        PENDING = "pending", "Pending confirmation"
+        CANCELLED = "cancelled", "Cancelled"
+        REJECTED = "rejected", "Rejected"
+
+    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="bookings")
+    application = models.ForeignKey(
+        "applications.Application", models.SET_NULL, null=True, blank=True,
+        related_name="bookings",
+    )
+    uid = models.CharField(max_length=64)
+    ical_uid = models.CharField(max_length=200, blank=True)
+    reschedule_uid = models.CharField(max_length=64, blank=True, help_text="The booking this one replaced.")
+    state = models.CharField(max_length=16, choices=State.choices, blank=True, default=State.UNKNOWN)
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    meeting_url = models.URLField(max_length=500, blank=True)
+    email = models.EmailField(blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+    event_type = models.CharField(max_length=200, blank=True)
+    request_reschedule = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # The newest state-changing event applied: its createdAt and iCalSequence.
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_sequence = models.IntegerField(default=-1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cohort", "uid"], name="booking_unique_uid")
+        ]
+        indexes = [
+            models.Index(fields=["cohort", "ical_uid"], name="booking_cohort_ical"),
+            models.Index(fields=["cohort", "reschedule_uid"], name="booking_cohort_reschedule"),
+        ]
+
+    def __str__(self):
+        return f"{self.uid} ({self.get_state_display()})"
