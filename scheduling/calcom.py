@@ -124,7 +124,7 @@ def verify(body, signature, secret):
 def peek_trigger(body):
     """Return the `triggerEvent` of `body` (bytes) when it is readable, else "" (never raises)."""
     try:
-        value = json.loads(body).get("triggerEvent", "")
+        value = json.loads(body.decode("utf-8")).get("triggerEvent", "")
     except (ValueError, AttributeError, RecursionError):
         return ""
     return value if isinstance(value, str) else ""
@@ -140,7 +140,7 @@ def parse(body):
     email, a field of the wrong type, or an unparseable time.
     """
     try:
-        data = json.loads(body)
+        data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise ParseError("Body is not UTF-8 encoded JSON.") from None
     except RecursionError:

@@ -1,0 +1,143 @@
+"""Load the quick start's demo organization, cohort, applications and admin login."""
+
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from applications.models import Application, Cohort, Membership, Organization
+from scheduling import calcom
+from scheduling.calcom import BookingEvent
+from scheduling.services import apply_booking_event
+from scheduling.status import Status
+
+DEMO_USERNAME = "admin"
+DEMO_PASSWORD = "cohortos-demo"
+DEMO_COHORT = "northwind-2026"
+# Fixed so the shared Cal.com samples replay against the demo without editing them.
+DEMO_SECRET = "cohortos-test-secret"
+
+# Named after the people in ../shared/calcom/samples so replays find their applications.
+SAMPLE_PEOPLE = [
+    ("Ada Lovelace", "ada.lovelace@example.org", Status.WAITING_FIRST_ROUND, "app_7f3c2a91"),
+    ("Mary Somerville", "mary.somerville@example.org", Status.WAITING_SECOND_ROUND, "app_2b81d0c4"),
+    ("Emmy Noether", "emmy.noether@example.org", Status.WAITING_FIRST_ROUND, None),
+]
+FIRST = ["Alan", "Barbara", "Claude", "Dorothy", "Edsger", "Frances", "Grace", "Hedy", "Ivan",
+         "Joan", "Katherine", "Leslie", "Margaret", "Niklaus", "Olga", "Radia", "Sophie",
+         "Tim", "Valerie", "Whitfield", "Yukihiro", "Zhores", "Annie", "Donald", "Evelyn",
+         "John", "Lynn", "Marvin", "Shafi", "Ken", "Adele", "Bjarne"]
+LAST = ["Turing", "Liskov", "Shannon", "Hodgkin", "Dijkstra", "Allen", "Hopper", "Lamarr",
+        "Sutherland", "Clarke", "Johnson", "Lamport", "Hamilton", "Wirth", "Taussky", "Perlman",
+        "Wilson", "Berners-Lee", "Taylor", "Diffie", "Matsumoto", "Alferov", "Easley", "Knuth",
+        "Boyd", "Backus", "Conway", "Minsky", "Goldwasser", "Thompson", "Goldberg", "Stroustrup"]
+# (status, how many, schedule kind) for the generated applicants.
+PLAN = [
+    (Status.NEW, 4, None),
+    (Status.WAITING_FIRST_ROUND, 4, None),
+    (Status.FIRST_ROUND_SCHEDULED, 3, "future"),
+    (Status.FIRST_ROUND_SCHEDULED, 2, "past"),
+    (Status.WAITING_FIRST_ROUND, 1, "pending"),
+    (Status.WAITING_FIRST_ROUND, 1, "reschedule_requested"),
+    (Status.NEEDS_FIRST_DECISION, 3, None),
+    (Status.WAITING_SECOND_ROUND, 3, None),
+    (Status.SECOND_ROUND_SCHEDULED, 2, "future"),
+    (Status.NEEDS_FINAL_DECISION, 2, None),
+    (Status.ACCEPTED, 2, None),
+    (Status.WAITLIST, 2, None),
+    (Status.DECLINED, 3, None),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo organization, cohort, 30+ applications in every status and an admin login."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--reset", action="store_true", help="Delete the demo cohort first.")
+
+    @transaction.atomic
+    def handle(self, *args, reset=False, **options):
+        if reset:
+            Cohort.objects.filter(slug=DEMO_COHORT).delete()
+        user = self._admin_user()
+        org, _ = Organization.objects.get_or_create(
+            slug="northwind", defaults={"name": "Northwind Fellowship", "time_zone": "Europe/London"}
+        )
+        Membership.objects.get_or_create(
+            user=user, organization=org, defaults={"role": Membership.Role.ADMIN}
+        )
+        cohort = Cohort.objects.filter(slug=DEMO_COHORT).first()
+        if cohort is None:
+            cohort = Cohort.objects.create(
+                organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT,
+                webhook_secret=DEMO_SECRET,
+            )
+            self._applications(cohort)
+        site = settings.SITE_URL
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo ready: {cohort.applications.count()} applications in {cohort.name}.\n"
+        ))
+        self.stdout.write(
+            f"  Log in:          {site}/accounts/login/  as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
+            f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
+            f"  Webhook secret:  {cohort.webhook_secret}\n"
+            f"  Replay a sample: .venv/bin/python manage.py send_webhook "
+            f"../shared/calcom/samples/calcom_booking_created.json --cohort {cohort.slug}\n"
+        )
+
+    def _admin_user(self):
+        users = get_user_model()
+        user = users.objects.filter(username=DEMO_USERNAME).first()
+        if user is None:
+            user = users.objects.create_superuser(DEMO_USERNAME, "admin@example.org", DEMO_PASSWORD)
+        return user
+
+    def _applications(self, cohort):
+        rng = random.Random(2026)
+        now = timezone.now().replace(second=0, microsecond=0)
+        for name, email, status, public_id in SAMPLE_PEOPLE:
+            extra = {"public_id": public_id} if public_id else {}
+            self._create(cohort, name, email, status, now - timedelta(days=6), **extra)
+        people = iter(zip(FIRST, LAST))
+        for status, count, schedule in PLAN:
+            for _ in range(count):
+                first, last = next(people)
+                email = f"{first}.{last}".lower().replace("-", "") + "@example.org"
+                created = now - timedelta(days=rng.randint(2, 40), hours=rng.randint(0, 23))
+                application = self._create(cohort, f"{first} {last}", email, status, created)
+                if schedule:
+                    self._book(cohort, application, schedule, now, rng)
+
+    def _create(self, cohort, name, email, status, created, **extra):
+        # Demo rows start in their final status; real ones only get there through move_to.
+        return Application.objects.create(
+            cohort=cohort, applicant_name=name, contact_email=email, status=status,
+            created_at=created, updated_at=created, **extra,
+        )
+
+    def _book(self, cohort, application, kind, now, rng):
+        uid = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+                      for _ in range(22))
+        offset = timedelta(days=rng.randint(1, 12), hours=rng.randint(0, 8))
+        start = (now + offset if kind != "past" else now - offset).replace(minute=0)
+        event = BookingEvent(
+            trigger=calcom.BOOKING_REQUESTED if kind == "pending" else calcom.BOOKING_CREATED,
+            created_at=now - timedelta(days=14), uid=uid, ical_uid=f"{uid}@Cal.com", ical_sequence=0,
+            start=start, end=start + timedelta(minutes=30), email=application.contact_email,
+            name=application.applicant_name, time_zone=rng.choice(["Europe/Paris", "America/Chicago", "Asia/Tokyo"]),
+            meeting_url=f"https://meet.google.com/demo-{uid[:4].lower()}", event_type="first-round-interview",
+            title="First-round interview", application_id=application.public_id,
+        )
+        apply_booking_event(event, cohort=cohort)
+        if kind == "reschedule_requested":
+            cancel = BookingEvent(
+                trigger=calcom.BOOKING_CANCELLED, created_at=now - timedelta(days=1), uid=uid,
+                ical_uid=event.ical_uid, ical_sequence=1, start=event.start, end=event.end,
+                email=event.email, request_reschedule=True,
+                reason="The panel chair is travelling that week; please pick a new time.",
+            )
+            apply_booking_event(cancel, cohort=cohort)

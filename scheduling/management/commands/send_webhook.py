@@ -1,0 +1,59 @@
+"""Sign a JSON file with a cohort's webhook secret and POST it, as Cal.com would."""
+
+from pathlib import Path
+
+import requests
+from django.core.management.base import BaseCommand, CommandError
+
+from applications.models import Cohort
+from scheduling import calcom
+
+
+class Command(BaseCommand):
+    help = (
+        "Sign FILE's exact bytes with the cohort's Cal.com secret and POST them to the cohort's "
+        "webhook URL on a running server (default http://127.0.0.1:8000). Prints status and outcome."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="A JSON body, e.g. ../shared/calcom/samples/calcom_booking_created.json")
+        parser.add_argument("--cohort", required=True, help="The cohort's slug.")
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000",
+            help="Server base URL, or the full webhook URL (default http://127.0.0.1:8000).",
+        )
+        parser.add_argument("--timeout", type=float, default=30.0, help="Seconds to wait (default 30).")
+
+    def handle(self, *args, file, cohort, url, timeout, **options):
+        try:
+            body = Path(file).read_bytes()
+        except OSError as exc:
+            raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
+        found = Cohort.objects.filter(slug=cohort).first()
+        if found is None:
+            known = ", ".join(Cohort.objects.values_list("slug", flat=True)) or "none"
+            raise CommandError(f"No cohort with slug {cohort!r} (known: {known}).")
+        target = url if "/webhooks/" in url else url.rstrip("/") + found.webhook_path()
+        try:
+            response = requests.post(
+                target, data=body, timeout=timeout, allow_redirects=False,
+                headers={
+                    "Content-Type": "application/json",
+                    calcom.SIGNATURE_HEADER: calcom.sign(body, found.webhook_secret),
+                    "X-Cal-Webhook-Version": "2021-10-20",
+                },
+            )
+        except requests.RequestException as exc:
+            raise CommandError(f"POST {target} failed: {exc}. Is the server running?") from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"error": response.text[:300]}
+        line = f"{response.status_code} {data.get('outcome') or data.get('error', '')}"
+        if data.get("detail"):
+            line += f": {data['detail']}"
+        if data.get("delivery"):
+            line += f" (delivery #{data['delivery']})"
+        self.stdout.write(line)
+        if response.status_code >= 400:
+            raise CommandError(f"The server answered {response.status_code}.")
