@@ -99,11 +99,6 @@ class BookingEvent:
             return ""
         return f"{self.trigger}:{self.uid}:{self.created_at.isoformat()}"
 
-    @property
-    def order_key(self):
-        """Return (created_at, ical_sequence) for ordering events of one booking (§5)."""
-        return (self.created_at, -1 if self.ical_sequence is None else self.ical_sequence)
-
 
 def sign(body, secret):
     """Return the lowercase hex HMAC-SHA256 of `body` (bytes) keyed by `secret` (str), as Cal.com does."""

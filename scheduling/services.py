@@ -106,6 +106,8 @@ def _redelivered(fields, event):
                 WebhookDelivery.objects.create(**fields)
         except IntegrityError:
             pass  # the very same re-serialised bytes arrived twice at once; one copy is enough
+    if original.outcome == Outcome.REJECTED:
+        return original, Result(Outcome.REJECTED, original.error)
     if original.outcome in SETTLED:
         return original, Result(Outcome.DUPLICATE, f"Already received as delivery #{original.pk}.")
     # The first copy never finished (crash, lost connection): this redelivery completes it.
@@ -197,6 +199,7 @@ def apply_booking_event(event, *, cohort, delivery=None):
     changed = sync_application(
         application, touched=booking,
         opens=event.trigger in (calcom.BOOKING_CREATED, calcom.BOOKING_RESCHEDULED),
+        move_status=event.trigger != calcom.MEETING_ENDED,
         delivery=delivery,
     )
     return Result(Outcome.APPLIED, changed, application)
@@ -271,6 +274,10 @@ def merge_booking_event(cohort, event, application, *, at):
         booking.ended_at = booking.ended_at or event.end
         if booking.start is None:
             _copy_schedule(booking, event)
+        if created and event.booking_status == "ACCEPTED":
+            # A meeting we hear of only as it ends (we missed its booking) still took place;
+            # without a state it would count as a reschedule that cancelled its predecessor.
+            booking.state = Booking.State.ACCEPTED
     elif newer:
         booking.state = STATE_FOR_TRIGGER[event.trigger]
         cancelled = event.trigger == calcom.BOOKING_CANCELLED
@@ -313,7 +320,8 @@ def _unmatched(cohort, event, booking, reason, delivery):
 # --- deriving an application's schedule from its bookings --------------------------------
 
 
-def sync_application(application, *, touched, opens, delivery=None, user=None, note=""):
+def sync_application(application, *, touched, opens, move_status=True, delivery=None, user=None,
+                     note=""):
     """Recompute `application`'s schedule and status from its bookings after `touched` changed.
 
     `application` must be locked (select_for_update) by the caller's transaction.
@@ -322,8 +330,9 @@ def sync_application(application, *, touched, opens, delivery=None, user=None, n
     another chain and is still live, it stays current unless `opens` (a new or
     moved booking: the newest booking wins). Then the status follows the one
     state machine: a booking schedules `new`/`waiting_*`; losing it reverts
-    `*_scheduled` to `waiting_*`. The cause (`delivery` or `user`, and `note`)
-    goes on the StatusChange. Returns a sentence saying what changed.
+    `*_scheduled` to `waiting_*` (skipped when `move_status` is False: a meeting
+    that ended records the interview only). The cause (`delivery` or `user`, and
+    `note`) goes on the StatusChange. Returns a sentence saying what changed.
     """
     bookings = list(application.bookings.all())
     if touched.pk not in {b.pk for b in bookings}:
@@ -379,7 +388,9 @@ def sync_application(application, *, touched, opens, delivery=None, user=None, n
             setattr(application, name, value)
 
     target = None
-    if current is not None:
+    if not move_status:
+        pass
+    elif current is not None:
         target = status_after_booking(application.status)
     elif was_scheduled:
         target = status_after_cancel(application.status)

@@ -308,6 +308,29 @@ def test_meeting_ended_records_the_interview_without_changing_status(client, coh
     assert emmy.interview_ended_at == datetime(2026, 6, 12, 12, 30, tzinfo=UTC)
 
 
+def test_meeting_ended_for_a_booking_we_missed_records_it_without_moving_status(client, cohort):
+    emmy = ApplicationFactory(cohort=cohort, contact_email="emmy.noether@example.org",
+                              status="waiting_first_round")
+    response = post(client, cohort, sample("meeting_ended"))
+    assert response.json()["outcome"] == "applied"
+    emmy = refreshed(emmy)
+    assert emmy.status == "waiting_first_round"
+    assert emmy.interview_ended_at == datetime(2026, 6, 12, 12, 30, tzinfo=UTC)
+
+
+def test_meeting_ended_of_a_reschedule_we_missed_keeps_the_application_scheduled(client, cohort):
+    emmy = ApplicationFactory(cohort=cohort, contact_email="emmy.noether@example.org",
+                              status="waiting_first_round")
+    original = with_email(sample("booking_created", uid="Vj6kDa3PfM8nZs2QwT7gHb", metadata={},
+                                 iCalUID="Vj6kDa3PfM8nZs2QwT7gHb@Cal.com"), "emmy.noether@example.org")
+    post(client, cohort, original)
+    post(client, cohort, sample("meeting_ended"))  # its fromReschedule points at the original
+    emmy = refreshed(emmy)
+    assert emmy.status == "first_round_scheduled"
+    assert emmy.interview_booking_uid == "Qh2sXe7WmN4bTy9KpR5cLd"
+    assert emmy.interview_ended_at is not None
+
+
 def test_ping_answers_200_and_changes_nothing(client, cohort, ada):
     response = post(client, cohort, sample("ping"))
     assert response.status_code == 200
@@ -476,6 +499,12 @@ def test_bad_bodies_get_400_naming_the_problem_and_are_stored_rejected(client, c
     assert delivery.outcome == "rejected" and message in delivery.error
     assert delivery.body_bytes == body
     assert refreshed(ada).status == "waiting_first_round"
+
+
+def test_a_redelivered_bad_body_is_rejected_again_not_called_a_duplicate(client, cohort):
+    assert post(client, cohort, b"not json").status_code == 400
+    assert post(client, cohort, b"not json").status_code == 400
+    assert WebhookDelivery.objects.get().redeliveries == 1
 
 
 def test_body_over_one_mebibyte_is_rejected_but_stored(client, cohort):
