@@ -99,6 +99,13 @@ class ApplicationAdmin(admin.ModelAdmin):
     actions = [_move_action(status) for status in Status]
 
 
+@admin.register(ApplicationEmail)
+class ApplicationEmailAdmin(admin.ModelAdmin):
+    list_display = ("email", "application", "created_at")
+    search_fields = ("email", "application__applicant_name", "application__contact_email")
+    raw_id_fields = ("application",)
+
+
 @admin.register(StatusChange)
 class StatusChangeAdmin(admin.ModelAdmin):
     list_display = ("application", "old_status", "new_status", "created_at", "delivery", "user")

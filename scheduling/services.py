@@ -409,7 +409,8 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         words.append("reschedule requested by the host")
     if not words:
         words.append("no change to the schedule" if not changed else "booking details updated")
-    return "; ".join(words).capitalize() + "."
+    sentence = "; ".join(words)
+    return sentence[0].upper() + sentence[1:] + "."
 
 
 def _chain_of(touched, bookings):
