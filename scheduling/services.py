@@ -125,9 +125,10 @@ def process_delivery(delivery, event=None):
     """
     try:
         with transaction.atomic():
-            locked = WebhookDelivery.objects.select_for_update().select_related("cohort").get(
-                pk=delivery.pk
-            )
+            # of=("self",): lock the delivery only; locking its cohort too would queue every
+            # delivery of the cohort behind this one.
+            locked = (WebhookDelivery.objects.select_for_update(of=("self",))
+                      .select_related("cohort").get(pk=delivery.pk))
             if locked.outcome in SETTLED and locked.outcome != Outcome.REJECTED:
                 return Result(Outcome.DUPLICATE, f"Already processed as delivery #{locked.pk}.")
             if event is None:
