@@ -2,7 +2,9 @@ from django.contrib import admin, messages
 
 from scheduling.status import InvalidTransition, Status
 
-from .models import Application, ApplicationEmail, Cohort, Membership, Organization, StatusChange
+from .models import (
+    Application, ApplicationEmail, Cohort, Membership, Organization, StatusChange, UserSettings,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -113,3 +115,10 @@ class StatusChangeAdmin(admin.ModelAdmin):
     search_fields = ("application__applicant_name", "application__contact_email", "note")
     list_select_related = ("application", "user")
     raw_id_fields = ("application", "delivery", "user")
+
+
+@admin.register(UserSettings)
+class UserSettingsAdmin(admin.ModelAdmin):
+    list_display = ("user", "time_zone")
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)

@@ -1,13 +1,17 @@
 """Organizations, their cohorts, and the applications whose interviews we schedule."""
 
 import secrets
+import zoneinfo
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
-from scheduling.status import Stage, Status, StatusConflict, check_transition, stage_for
+from scheduling.status import (
+    SCHEDULED, WAITING, Stage, Status, StatusConflict, check_transition, stage_for,
+)
 
 
 def new_webhook_key():
@@ -54,6 +58,38 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.organization} ({self.role})"
+
+
+def time_zone_or_utc(name):
+    """Return the ZoneInfo called `name`, or UTC when the name is empty or unknown."""
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+class UserSettings(models.Model):
+    """A user's own preferences; a missing row means every default."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="app_settings"
+    )
+    time_zone = models.CharField(
+        max_length=64, blank=True,
+        help_text="IANA name for showing dates; empty: each organization's own time zone.",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "user settings"
+
+    def __str__(self):
+        return f"Settings of {self.user}"
+
+    @classmethod
+    def time_zone_for(cls, user, organization):
+        """Return the ZoneInfo `user` reads `organization`'s dates in (their setting, else the org's)."""
+        name = cls.objects.filter(user=user).values_list("time_zone", flat=True).first()
+        return time_zone_or_utc(name or organization.time_zone)
 
 
 class CohortQuerySet(models.QuerySet):
@@ -110,6 +146,36 @@ class ApplicationQuerySet(models.QuerySet):
     def for_user(self, user):
         """Return applications in cohorts `user` can see."""
         return self.filter(cohort__in=Cohort.objects.for_user(user))
+
+    def search(self, text):
+        """Return applications whose name or contact email contains `text`, ignoring case."""
+        text = (text or "").strip()
+        if not text:
+            return self
+        # icontains is UPPER(col) LIKE UPPER('%text%') on PostgreSQL; migration 0004
+        # gives both columns a trigram index on exactly that expression.
+        return self.filter(
+            models.Q(applicant_name__icontains=text) | models.Q(contact_email__icontains=text)
+        )
+
+    def with_status_since(self):
+        """Annotate `status_since`: when the application entered its current status.
+
+        That is the newest StatusChange into the current status, or `updated_at` for
+        rows that never went through `move_to` (imports, the demo). A correlated
+        subquery, so a page of 50 rows costs one query, not 51.
+        """
+        entered = (
+            StatusChange.objects.filter(application=models.OuterRef("pk"), new_status=models.OuterRef("status"))
+            .order_by("-created_at")
+            .values("created_at")[:1]
+        )
+        return self.annotate(status_since=Coalesce(models.Subquery(entered), "updated_at"))
+
+    def status_counts(self):
+        """Return {status value: number of applications} for this queryset (one GROUP BY query)."""
+        rows = self.order_by().values_list("status").annotate(n=models.Count("pk"))
+        return dict(rows)
 
     def with_email(self, email):
         """Return applications whose contact email or an alternate email is `email` (normalised)."""
@@ -211,6 +277,53 @@ class Application(models.Model):
     @property
     def status_label(self):
         return Status(self.status).label
+
+    @property
+    def round(self):
+        """Return the interview round the application is in (1 or 2), or None outside them."""
+        return {Stage.FIRST_ROUND: 1, Stage.SECOND_ROUND: 2}.get(self.current_stage)
+
+    @property
+    def pipeline(self):
+        """Return what the Pipeline column shows for this row.
+
+        One of "reschedule" (the host asked for a new time), "pending" (a booking
+        awaits the host's confirmation), "scheduled", "awaiting" or "" (nothing to
+        schedule). A host's request and a pending booking outrank the status: they
+        are what the admin has to act on.
+        """
+        if self.reschedule_requested:
+            return "reschedule"
+        if self.pending_booking_uid:
+            return "pending"
+        if self.status in SCHEDULED and self.interview_start:
+            return "scheduled"
+        if self.status in WAITING:
+            return "awaiting"
+        return ""
+
+    @property
+    def interview_is_past(self):
+        """Return True when the current interview has started already."""
+        return self.interview_start is not None and self.interview_start <= timezone.now()
+
+    @property
+    def applicant_zone(self):
+        """Return the ZoneInfo the applicant booked in, or None when unknown or not a zone."""
+        try:
+            return zoneinfo.ZoneInfo(self.interview_time_zone) if self.interview_time_zone else None
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return None
+
+    @property
+    def days_in_status(self):
+        """Return whole days since the application entered its status.
+
+        Uses the `status_since` annotation (ApplicationQuerySet.with_status_since)
+        when present, else `updated_at`.
+        """
+        since = getattr(self, "status_since", None) or self.updated_at
+        return max((timezone.now() - since).days, 0)
 
 
 class ApplicationEmail(models.Model):
