@@ -35,7 +35,10 @@ def record_orphan(cohort, booking, *, reason, delivery=None, application_ref="",
         chain |= Q(ical_uid=booking.ical_uid)
     moved = orphans.filter(chain, resolved_at__isnull=True).order_by("-created_at").first()
     if moved is not None:
-        _update(moved, {**details, "booking_uid": booking.uid})
+        # Deliveries come in any order: an older booking of the chain arriving late must not
+        # pull the orphan back from the booking that replaced it.
+        if not booking.__class__.objects.filter(cohort=cohort, reschedule_uid=booking.uid).exists():
+            _update(moved, {**details, "booking_uid": booking.uid})
         return moved
     orphan, _ = OrphanedInterview.objects.get_or_create(
         cohort=cohort, booking_uid=booking.uid,

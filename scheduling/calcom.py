@@ -87,17 +87,18 @@ class BookingEvent:
     booking_status: str = ""
     request_reschedule: bool = False
     reason: str = ""
+    content_hash: str = ""
 
     @property
     def logical_key(self):
-        """Return "TRIGGER:uid:createdAt" (PROTOCOL.md §5), or "" when there is no createdAt.
+        """Return "TRIGGER:uid:createdAt" (PROTOCOL.md §5), the event's identity.
 
         It names the event independently of how the JSON was serialised, so a
-        re-serialised redelivery is recognised as the same event.
+        re-serialised redelivery is recognised as the same event. Without a
+        createdAt, the hash of the canonically re-serialised body stands in for it.
         """
-        if self.created_at is None:
-            return ""
-        return f"{self.trigger}:{self.uid}:{self.created_at.isoformat()}"
+        when = self.created_at.isoformat() if self.created_at else f"sha256={self.content_hash}"
+        return f"{self.trigger}:{self.uid}:{when}"
 
 
 def sign(body, secret):
@@ -111,7 +112,7 @@ def verify(body, signature, secret):
     `body` is the exact raw bytes received; `signature` may be None. An empty
     value, or Cal.com's "no-secret-provided" placeholder, never verifies.
     """
-    if not signature or not secret or signature == NO_SECRET:
+    if not signature or not secret or signature == NO_SECRET or not signature.isascii():
         return False
     return hmac.compare_digest(sign(body, secret), signature.strip().lower())
 
@@ -150,9 +151,11 @@ def parse(body):
         raise ParseError("Missing triggerEvent.")
     if not isinstance(trigger, str):
         raise ParseError("triggerEvent must be a string.")
-    trigger = trigger.strip()
+    trigger = _clean(trigger)[:64]
 
     created_at = _time(data, "createdAt", required=False)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    content_hash = "" if created_at else hashlib.sha256(canonical.encode()).hexdigest()[:32]
     if "payload" in data:
         payload, where = data["payload"], "payload"
     elif trigger.startswith("MEETING_"):
@@ -165,20 +168,23 @@ def parse(body):
 
     if trigger not in BOOKING_TRIGGERS:
         # PING and triggers we do not act on: keep what identifies them, nothing more.
-        return BookingEvent(trigger=trigger, created_at=created_at,
-                            uid=_text(payload, "uid", where, lenient=True))
+        # BOOKING_NO_SHOW_UPDATED names its booking `bookingUid` (§5).
+        uid = _text(payload, "uid", where, lenient=True) or _text(
+            payload, "bookingUid", where, lenient=True)
+        return BookingEvent(trigger=trigger, created_at=created_at, uid=uid[:64],
+                            content_hash=content_hash)
 
     uid = _text(payload, "uid", where)
     if not uid:
         raise ParseError(f"Missing {_path(where, 'uid')}.")
+    if len(uid) > 64:
+        raise ParseError(f"{_path(where, 'uid')} is longer than 64 characters.")
     start = _time(payload, "startTime", where, required=True)
     end = _time(payload, "endTime", where, required=True)
     if end < start:
         raise ParseError(f"{_path(where, 'endTime')} is before {_path(where, 'startTime')}.")
     email, name, time_zone = _booker(payload, where)
-    sequence = payload.get("iCalSequence")
-    if sequence is not None and (isinstance(sequence, bool) or not isinstance(sequence, int)):
-        raise ParseError(f"{_path(where, 'iCalSequence')} must be an integer.")
+    sequence = _sequence(payload.get("iCalSequence"))
 
     metadata = payload.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
@@ -208,6 +214,7 @@ def parse(body):
         booking_status=_text(payload, "status", where, lenient=True).upper(),
         request_reschedule=payload.get("requestReschedule") is True,
         reason=reason[:2000],
+        content_hash=content_hash,
     )
 
 
@@ -218,6 +225,20 @@ def _json_type(value):
 
 def _path(where, key):
     return f"{where}.{key}" if where else key
+
+
+def _clean(text):
+    """Return `text` stripped and without NUL characters (PostgreSQL text cannot hold them)."""
+    return text.replace("\x00", "").strip()
+
+
+def _sequence(value):
+    """Return iCalSequence as an int; a digit string counts, anything else is ignored (None)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 def _text(obj, key, where="", *, lenient=False):
@@ -231,7 +252,7 @@ def _text(obj, key, where="", *, lenient=False):
         if lenient:
             return ""
         raise ParseError(f"{_path(where, key)} must be a string, not {_json_type(value)}.")
-    return value.strip()
+    return _clean(value)
 
 
 def parse_time(value):
@@ -270,7 +291,9 @@ def _response_value(payload, field):
 def _clean_email(value):
     if not isinstance(value, str):
         return ""
-    value = value.strip().lower()
+    value = _clean(value).lower()
+    if len(value) > 254:  # RFC 5321's limit, and our column's
+        return ""
     try:
         validate_email(value)
     except ValidationError:
@@ -295,7 +318,7 @@ def _booker(payload, where):
     if not isinstance(name, str) or not name.strip():
         name = first.get("name") if isinstance(first.get("name"), str) else ""
     time_zone = first.get("timeZone") if isinstance(first.get("timeZone"), str) else ""
-    return email, " ".join(name.split())[:200], time_zone.strip()[:64]
+    return email, " ".join(_clean(name).split())[:200], _clean(time_zone)[:64]
 
 
 def _is_url(value):
@@ -315,7 +338,7 @@ def _meeting_url(payload, metadata):
         video.get("url") if isinstance(video, dict) else None,
         payload.get("location"),
     ]
-    return next((c.strip() for c in candidates if _is_url(c)), "")
+    return next((_clean(c) for c in candidates if _is_url(c)), "")
 
 
 def _application_id(payload, metadata):
@@ -324,6 +347,6 @@ def _application_id(payload, metadata):
         _response_value(payload, "application-id"),
         _response_value(payload, "application_id"),
     ):
-        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
-            return str(value).strip()[:64]
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and _clean(str(value)):
+            return _clean(str(value))[:64]
     return ""

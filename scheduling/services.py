@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from applications.models import Application
@@ -168,6 +168,15 @@ def _record_failure(delivery, outcome, message):
 # --- applying one event ------------------------------------------------------------------
 
 
+class _OwnerChanged(Exception):
+    """The booking's owner changed while we matched without a lock: match again."""
+
+
+# Matching reads without locks; a concurrent delivery can claim the booking meanwhile. After
+# this many fresh tries we go with what we have rather than loop.
+MATCH_ATTEMPTS = 3
+
+
 def apply_booking_event(event, *, cohort, delivery=None):
     """Apply one parsed BookingEvent to `cohort`'s applications; run inside a transaction.
 
@@ -182,28 +191,73 @@ def apply_booking_event(event, *, cohort, delivery=None):
         return Result(Outcome.IGNORED, "Ping test: nothing to change.")
     if event.trigger not in calcom.BOOKING_TRIGGERS:
         return Result(Outcome.IGNORED, f"{event.trigger} is not a trigger Cohort-OS acts on.")
+    for attempt in range(1, MATCH_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return _apply_once(event, cohort, delivery, final=attempt == MATCH_ATTEMPTS)
+        except _OwnerChanged:
+            continue  # the savepoint rolled back, releasing the booking lock; match afresh
 
-    application, reason = match_application(cohort, event)
+
+def _apply_once(event, cohort, delivery, *, final):
+    application, how = match_application(cohort, event)
     if application is not None:
         # Every change to one application's schedule queues here, whatever booking it is about.
         application = Application.objects.select_for_update().get(pk=application.pk)
     at = event.created_at or (delivery.received_at if delivery else timezone.now())
     booking = merge_booking_event(cohort, event, application, at=at)
 
+    owner_id = booking.application_id
+    previous_owner_id = None
+    if owner_id is not None and owner_id != (application.pk if application else None):
+        if application is not None and how == MATCHED_BY_METADATA:
+            previous_owner_id = owner_id  # the booking link names its application: it wins
+        elif not final:
+            raise _OwnerChanged  # another delivery bound this booking after we matched
     if application is None:
-        return _unmatched(cohort, event, booking, reason, delivery)
-    if booking.application_id != application.pk:
-        # Was an orphan (or is now claimed by metadata): the booking follows the match.
+        return _unmatched(cohort, event, booking, how, delivery)
+    if owner_id != application.pk:
+        # Was an orphan (or is claimed by metadata): the booking follows the match.
         Booking.objects.filter(pk=booking.pk).update(application=application)
         booking.application = application
         close_orphan_for_booking(cohort, booking, application)
+    _adopt_chain(cohort, booking, application)
     changed = sync_application(
         application, touched=booking,
         opens=event.trigger in (calcom.BOOKING_CREATED, calcom.BOOKING_RESCHEDULED),
         move_status=event.trigger != calcom.MEETING_ENDED,
         delivery=delivery,
     )
+    if previous_owner_id is not None:
+        previous = Application.objects.select_for_update().filter(pk=previous_owner_id).first()
+        if previous is not None:
+            sync_application(previous, touched=booking, opens=False, delivery=delivery,
+                             note=f"Booking {booking.uid} belongs to {application.public_id}")
     return Result(Outcome.APPLIED, changed, application)
+
+
+def _adopt_chain(cohort, booking, application):
+    """Give `application` the unmatched bookings of `booking`'s chain (and close their orphans).
+
+    A reschedule whose email changed can arrive before its create and be orphaned;
+    once the create matches, the whole chain is the application's.
+    """
+    linked = Q(reschedule_uid=booking.uid)
+    if booking.ical_uid:
+        linked |= Q(ical_uid=booking.ical_uid)
+    if booking.reschedule_uid:
+        linked |= Q(uid=booking.reschedule_uid)
+    strays = list(Booking.objects.filter(linked, cohort=cohort, application__isnull=True)
+                  .exclude(pk=booking.pk))
+    for stray in strays:
+        Booking.objects.filter(pk=stray.pk, application__isnull=True).update(application=application)
+        close_orphan_for_booking(cohort, stray, application)
+    return len(strays)
+
+
+MATCHED_BY_METADATA = "metadata"
+MATCHED_BY_CHAIN = "chain"
+MATCHED_BY_EMAIL = "email"
 
 
 def match_application(cohort, event):
@@ -211,33 +265,36 @@ def match_application(cohort, event):
 
     Tries, in order: `metadata.application_id` (public id, or numeric pk) when it
     names an application of this cohort; a booking chain we already know (`uid`,
-    `rescheduleUid`, `iCalUID`); the booker's email against contact and alternate
-    emails. Returns (Application or None, reason): reason is "" on a match,
-    else an OrphanedInterview.Reason value ("no_match" or "ambiguous").
+    `rescheduleUid`, `iCalUID`; the booking's own uid first); the booker's email
+    against contact and alternate emails. Returns (Application, how) with how
+    "metadata", "chain" or "email"; or (None, reason) with an
+    OrphanedInterview.Reason value ("no_match" or "ambiguous").
     """
     applications = Application.objects.filter(cohort=cohort)
-    if event.application_id:
-        ref = event.application_id
-        found = applications.filter(
-            Q(public_id=ref) | Q(pk=int(ref)) if ref.isdigit() and len(ref) < 18 else Q(public_id=ref)
-        ).first()
+    ref = event.application_id
+    if ref:
+        by_ref = Q(public_id=ref)
+        if ref.isascii() and ref.isdigit() and len(ref) < 18:
+            by_ref |= Q(pk=int(ref))
+        found = applications.filter(by_ref).first()
         if found is not None:
-            return found, ""
+            return found, MATCHED_BY_METADATA
 
     linked = _chain_filter(event)
     if linked is not None:
         known = (
             Booking.objects.filter(linked, cohort=cohort, application__isnull=False)
-            .order_by(F("last_event_at").desc(nulls_last=True), "-pk")
+            .annotate(own=Case(When(uid=event.uid, then=Value(0)), default=Value(1)))
+            .order_by("own", F("last_event_at").desc(nulls_last=True), "-pk")
             .select_related("application")
             .first()
         )
         if known is not None:
-            return known.application, ""
+            return known.application, MATCHED_BY_CHAIN
 
     by_email = list(applications.with_email(event.email).order_by("pk")[:2])
     if len(by_email) == 1:
-        return by_email[0], ""
+        return by_email[0], MATCHED_BY_EMAIL
     if len(by_email) > 1:
         return None, OrphanedInterview.Reason.AMBIGUOUS
     return None, OrphanedInterview.Reason.NO_MATCH
@@ -270,7 +327,13 @@ def merge_booking_event(cohort, event, application, *, at):
         booking.reschedule_uid = event.reschedule_uid[:64]
 
     sequence = -1 if event.ical_sequence is None else event.ical_sequence
-    newer = booking.last_event_at is None or (at, sequence) > (booking.last_event_at, booking.last_sequence)
+    if booking.last_event_at is None:
+        newer = True
+    elif event.created_at is None and sequence >= 0 and booking.last_sequence >= 0:
+        # No createdAt to order by (only our arrival time): Cal.com's sequence is the better clock.
+        newer = sequence > booking.last_sequence
+    else:
+        newer = (at, sequence) > (booking.last_event_at, booking.last_sequence)
     if event.trigger == calcom.MEETING_ENDED:
         booking.ended_at = booking.ended_at or event.end
         if booking.start is None:
@@ -336,8 +399,6 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     `note`) goes on the StatusChange. Returns a sentence saying what changed.
     """
     bookings = list(application.bookings.all())
-    if touched.pk not in {b.pk for b in bookings}:
-        bookings.append(touched)
     successors = defaultdict(list)
     for b in bookings:
         if b.reschedule_uid:
@@ -349,15 +410,21 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     def live(b):
         return b.state == Booking.State.ACCEPTED and not superseded(b)
 
+    def recency(b):
+        return (b.last_event_at or b.created_at, b.last_sequence, b.pk)
+
     def newest(candidates):
-        return max(candidates, key=lambda b: (b.last_event_at or b.created_at, b.last_sequence, b.pk),
-                   default=None)
+        return max(candidates, key=recency, default=None)
 
     chain = _chain_of(touched, bookings)
     candidate = newest(b for b in chain if live(b))
     previous = next((b for b in bookings if b.uid == application.interview_booking_uid), None)
     if previous is not None and previous not in chain and live(previous):
-        current = candidate if (opens and candidate is not None and candidate.pk == touched.pk) else previous
+        # Another booking is current. The touched one replaces it only if it is a new booking
+        # newer than it: a late copy of an older round's create must not bring that round back.
+        takes_over = (opens and candidate is not None and candidate.pk == touched.pk
+                      and recency(candidate) > recency(previous))
+        current = candidate if takes_over else previous
     else:
         current = candidate
 
@@ -380,7 +447,8 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         "reschedule_requested": asked is not None,
         "reschedule_reason": asked.reason if asked else "",
     }
-    was_scheduled = bool(application.interview_booking_uid)
+    previous_uid = application.interview_booking_uid
+    was_scheduled = bool(previous_uid)
     changed = [name for name, value in fields.items() if getattr(application, name) != value]
     if changed:
         fields["updated_at"] = timezone.now()
@@ -391,9 +459,11 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     target = None
     if not move_status:
         pass
-    elif current is not None:
+    elif current is not None and current.uid != previous_uid:
+        # Only a booking that has just become current schedules; events that leave the current
+        # booking as it was (a pending request, a stale copy) do not move the status.
         target = status_after_booking(application.status)
-    elif was_scheduled:
+    elif current is None and was_scheduled:
         target = status_after_cancel(application.status)
     words = []
     if current is not None:

@@ -1,10 +1,11 @@
+import json
 from datetime import datetime, timezone
 
 import pytest
 
 from scheduling import calcom
 
-from .calcom_helpers import SAMPLES, encode, sample
+from .calcom_helpers import SAMPLES, encode, sample, with_email
 
 UTC = timezone.utc
 
@@ -127,7 +128,7 @@ BAD_BODIES = [
     (encode(sample("booking_created", endTime=None)), "Missing payload.endTime"),
     (encode(sample("booking_created", endTime="2026-06-09T13:00:00Z")), "payload.endTime is before"),
     (encode(sample("booking_created", createdAt="yesterday")), "createdAt is not an ISO-8601"),
-    (encode(sample("booking_created", iCalSequence="1")), "iCalSequence must be an integer"),
+    (encode(sample("booking_created", uid="u" * 65)), "payload.uid is longer than 64"),
 ]
 
 
@@ -143,3 +144,35 @@ def test_parse_rejects_a_booking_without_a_usable_email():
     data["payload"]["attendees"] = []
     with pytest.raises(calcom.ParseError, match="No usable booker email"):
         calcom.parse(encode(data))
+
+
+def test_ical_sequence_as_a_digit_string_is_read_and_junk_is_ignored():
+    assert calcom.parse(encode(sample("booking_created", iCalSequence="3"))).ical_sequence == 3
+    assert calcom.parse(encode(sample("booking_created", iCalSequence="x"))).ical_sequence is None
+
+
+def test_non_ascii_signature_does_not_verify():
+    assert not calcom.verify(b"{}", "é" * 64, "secret")
+
+
+def test_nul_characters_are_dropped_and_overlong_emails_are_unusable():
+    data = with_email(sample("booking_created"), "ada.lovelace@example.org", "Ada\u0000 Lovelace")
+    assert calcom.parse(encode(data)).name == "Ada Lovelace"
+    long_email = "a" * 64 + "@" + ("b" * 60 + ".") * 4 + "org"
+    data = with_email(sample("booking_created"), long_email)
+    with pytest.raises(calcom.ParseError, match="No usable booker email"):
+        calcom.parse(encode(data))
+
+
+def test_no_show_updates_are_named_by_booking_uid():
+    body = {"triggerEvent": "BOOKING_NO_SHOW_UPDATED", "createdAt": "2026-06-12T13:00:00.000Z",
+            "payload": {"bookingUid": "A" * 22, "bookingId": 1}}
+    assert calcom.parse(encode(body)).uid == "A" * 22
+
+
+def test_without_created_at_the_logical_key_survives_reserialisation():
+    data = sample("booking_created", createdAt=None)
+    compact = calcom.parse(encode(data))
+    pretty = calcom.parse(json.dumps(data, indent=2).encode())
+    assert compact.logical_key == pretty.logical_key
+    assert compact.logical_key.startswith("BOOKING_CREATED:k7Qm3XyZp2RvT9wLbN4sHd:sha256=")

@@ -92,3 +92,43 @@ def test_create_and_cancel_racing_end_unscheduled_whatever_wins(cohort, ada):
     ada.refresh_from_db()
     assert ada.interview_booking_uid == ""
     assert ada.status == "waiting_first_round"
+
+
+def test_a_cancel_racing_the_create_that_binds_its_booking_still_unschedules(cohort, monkeypatch):
+    """The cancel matches nothing while the create (bound only by metadata) is uncommitted."""
+    import time
+
+    from scheduling import services
+
+    ada = ApplicationFactory(cohort=cohort, contact_email="ada.lovelace@example.org",
+                             public_id="app_7f3c2a91", status="waiting_first_round")
+    created = with_email(sample("booking_created"), "ada.private@example.net")
+    cancelled = with_email(sample("booking_cancelled", uid="k7Qm3XyZp2RvT9wLbN4sHd"), "ada.private@example.net")
+    hold, real_sync = threading.Event(), services.sync_application
+
+    def slow_sync(*args, **kwargs):
+        if threading.current_thread().name == "create":
+            hold.wait(10)  # the booking row is inserted, locked and not yet committed
+        return real_sync(*args, **kwargs)
+
+    monkeypatch.setattr(services, "sync_application", slow_sync)
+    responses = {}
+
+    def run(name, body):
+        try:
+            responses[name] = post(Client(), cohort, body)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=run, args=("create", encode(created)), name="create")
+    first.start()
+    time.sleep(0.5)
+    second = threading.Thread(target=run, args=("cancel", encode(cancelled)), name="cancel")
+    second.start()
+    time.sleep(0.5)
+    hold.set()
+    first.join(20), second.join(20)
+    assert responses["create"].status_code == 200 and responses["cancel"].status_code == 200
+    ada.refresh_from_db()
+    assert Booking.objects.get(uid="k7Qm3XyZp2RvT9wLbN4sHd").state == "cancelled"
+    assert (ada.status, ada.interview_booking_uid) == ("waiting_first_round", "")

@@ -549,3 +549,96 @@ def test_a_redelivery_completes_a_failed_first_copy(client, cohort, ada, monkeyp
     assert response.json()["outcome"] == "applied"
     assert refreshed(ada).status == "first_round_scheduled"
     assert WebhookDelivery.objects.count() == 1
+
+
+# --- regressions found in review -----------------------------------------------------------
+
+
+def test_a_pending_request_while_an_old_rounds_booking_is_current_keeps_the_status(client, cohort, ada):
+    post(client, cohort, sample("booking_created"))
+    ada = refreshed(ada)
+    ada.move_to("needs_first_decision")
+    ada.move_to("waiting_second_round")
+    request = sample("booking_requested", uid="R2PendingUid0000000000", iCalUID="R2PendingUid0000000000@Cal.com",
+                     metadata={"application_id": "app_7f3c2a91"})
+    post(client, cohort, with_email(request, "ada.lovelace@example.org"))
+    ada = refreshed(ada)
+    assert ada.pending_booking_uid == "R2PendingUid0000000000"
+    assert ada.status == "waiting_second_round"
+
+
+def test_a_reschedule_with_a_new_email_arriving_before_its_create_is_adopted(client, cohort, ada):
+    assert post(client, cohort, with_email(sample("booking_rescheduled"), "ada@newmail.example.org")
+                ).json()["outcome"] == "orphaned"
+    post(client, cohort, sample("booking_created"))
+    ada = refreshed(ada)
+    assert ada.interview_booking_uid == NEW_UID
+    assert ada.status == "first_round_scheduled"
+    assert OrphanedInterview.objects.get().resolution == "matched"
+
+
+def test_a_late_copy_of_an_older_rounds_create_does_not_replace_the_current_booking(client, cohort, ada):
+    post(client, cohort, sample("booking_created"))
+    ada = refreshed(ada)
+    ada.move_to("needs_first_decision")
+    ada.move_to("waiting_second_round")
+    post(client, cohort, sample("booking_created", uid="Sec0ndR0undUid00000000", iCalUID="Sec0ndR0undUid00000000@Cal.com",
+                                createdAt="2026-06-20T10:00:00.000Z", startTime="2026-06-25T10:00:00Z",
+                                endTime="2026-06-25T10:45:00Z"))
+    post(client, cohort, sample("booking_created", createdAt="2026-06-02T16:21:07.999Z"))
+    ada = refreshed(ada)
+    assert ada.interview_booking_uid == "Sec0ndR0undUid00000000"
+    assert ada.status == "second_round_scheduled"
+
+
+def test_application_id_claiming_a_booking_resyncs_its_previous_owner(client, cohort, ada):
+    mary = ApplicationFactory(cohort=cohort, public_id="app_2b81d0c4", status="waiting_second_round",
+                              contact_email="mary.somerville@example.org")
+    confirmed = sample("booking_requested", triggerEvent="BOOKING_CREATED", status="ACCEPTED",
+                       createdAt="2026-06-04T09:00:00.000Z",
+                       metadata={"videoCallUrl": "https://meet.google.com/abc-defg-hij"})
+    post(client, cohort, with_email(confirmed, "ada.lovelace@example.org"))
+    assert refreshed(ada).status == "first_round_scheduled"
+    post(client, cohort, with_email(sample("booking_requested"), "ada.lovelace@example.org"))  # late, names Mary
+    mary = refreshed(mary)
+    assert (mary.interview_booking_uid, mary.status) == ("Fz4nVb8QcK2mWx7TrL9pJe", "second_round_scheduled")
+    ada = refreshed(ada)
+    assert (ada.interview_booking_uid, ada.status) == ("", "waiting_first_round")
+
+
+def test_an_unmatched_chain_out_of_order_keeps_its_orphan_on_the_newest_booking(client, cohort):
+    post(client, cohort, with_email(sample("booking_rescheduled"), "stranger@example.org"))
+    post(client, cohort, with_email(sample("booking_created", metadata={}), "stranger@example.org"))
+    orphan = OrphanedInterview.objects.get()
+    assert orphan.booking_uid == NEW_UID
+    assert orphan.start == datetime(2026, 6, 11, 15, 0, tzinfo=UTC)
+
+
+def test_without_created_at_ical_sequence_orders_and_reserialised_copies_dedupe(client, cohort, ada):
+    created = sample("booking_created", createdAt=None, iCalSequence=0)
+    post(client, cohort, sample("booking_cancelled", uid=OLD_UID, createdAt=None, iCalSequence=1))
+    post(client, cohort, encode(created))
+    assert refreshed(ada).status == "waiting_first_round"
+    assert post(client, cohort, json.dumps(created, indent=2).encode()).json()["outcome"] == "duplicate"
+    assert refreshed(ada).interview_booking_uid == ""
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("metadata", {"application_id": "²"}),
+    ("metadata", None),
+    ("iCalSequence", "0"),
+    ("attendees", []),
+    ("title", "Interview\u0000 with NUL"),
+    ("rescheduleUid", None),
+])
+def test_odd_but_valid_fields_are_applied_not_500(client, cohort, ada, key, value):
+    data = sample("booking_created")
+    data["payload"][key] = value  # None stays a JSON null here
+    response = post(client, cohort, data)
+    assert response.status_code == 200, response.content
+    assert response.json()["outcome"] == "applied"
+
+
+def test_non_ascii_signature_is_403_json(client, cohort):
+    response = post(client, cohort, sample("booking_created"), signature="é" * 64)
+    assert response.status_code == 403 and "does not match" in response.json()["error"]
