@@ -51,14 +51,27 @@ class TabFilters:
             sort=sort if sort in SORTS else DEFAULT_SORT,
         )
 
+    @property
+    def hides_declined(self):
+        # Ticking the Declined chip is an explicit ask to see them, whatever the toggle says.
+        return self.hide_declined and Status.DECLINED not in self.statuses
+
     def apply(self, applications):
         """Return `applications` filtered, searched and ordered as these filters say."""
         if self.statuses:
             applications = applications.filter(status__in=self.statuses)
-        # Ticking the Declined chip is an explicit ask to see them, whatever the toggle says.
-        if self.hide_declined and Status.DECLINED not in self.statuses:
+        if self.hides_declined:
             applications = applications.exclude(status=Status.DECLINED)
         return applications.search(self.q).order_by(*SORTS[self.sort][1])
+
+    def count_from(self, status_counts):
+        """Return how many rows `apply` keeps, from {status: count}; None when a search makes it unknowable."""
+        if self.q:
+            return None
+        shown = set(self.statuses or Status.values)
+        if self.hides_declined:
+            shown.discard(Status.DECLINED)
+        return sum(n for status, n in status_counts.items() if status in shown)
 
 
 class StatusChangeForm(forms.Form):

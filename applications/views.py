@@ -82,8 +82,14 @@ def application_list(request, slug):
     cohort = _cohort_or_404(request, slug)
     filters = TabFilters.from_query(request.GET)
     applications = filters.apply(cohort.applications.with_status_since())
-    page = Paginator(applications, PAGE_SIZE).get_page(request.GET.get("page"))
     counts = cohort.applications.status_counts()
+    paginator = Paginator(applications, PAGE_SIZE)
+    known = filters.count_from(counts)
+    if known is not None:
+        # The chips' GROUP BY already counted these rows: spare the database a second
+        # pass over the cohort (the slowest query at 100,000 applications).
+        paginator.count = known
+    page = paginator.get_page(request.GET.get("page"))
     context = {
         "filters": filters,
         "page": page,

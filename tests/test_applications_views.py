@@ -602,3 +602,35 @@ def test_a_member_of_two_organizations_sees_both_on_home(client, cohort):
     client.force_login(user)
     html = client.get(reverse("home")).content.decode()
     assert cohort.name in html and other.name in html
+
+
+@pytest.mark.parametrize("query", [
+    "", "?hide_declined=0", "?status=declined", "?status=new&status=declined",
+    "?status=new&hide_declined=0", "?status=accepted&status=waitlist", "?q=person", "?q=person&status=new",
+])
+def test_the_result_count_taken_from_the_chips_matches_the_rows(admin_client, cohort, query):
+    make_applications(cohort, 23)
+    response = admin_client.get(list_url(cohort, query))
+    filters = response.context["filters"]
+    expected = filters.apply(cohort.applications.all()).count()
+    assert response.context["page"].paginator.count == expected
+    assert len(row_ids(response)) == min(expected, 50)
+
+
+# --- the orphans list the badge's dialog loads ---------------------------------------------
+
+
+def test_outsider_gets_404_on_the_orphan_list(client, outsider, cohort):
+    orphan(cohort)
+    client.force_login(outsider)
+    assert client.get(reverse("orphans:list", args=[cohort.slug])).status_code == 404
+
+
+def test_the_orphan_list_gives_htmx_only_the_list_of_unresolved_orphans(admin_client, cohort):
+    orphan(cohort, "open@example.org")
+    orphan(cohort, "done@example.org", resolved_at=timezone.now(), resolution="dismissed")
+    url = reverse("orphans:list", args=[cohort.slug])
+    html = admin_client.get(url, **HX).content.decode()
+    assert html.lstrip().startswith('<div id="orphan-list"')
+    assert "open@example.org" in html and "done@example.org" not in html
+    assert "<html" in admin_client.get(url).content.decode()

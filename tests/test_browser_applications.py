@@ -1,0 +1,150 @@
+"""The Applications tab in a real browser: Debian's chromium driven by Playwright.
+
+Logs in as the demo admin, filters by a status chip, searches, sees a past interview
+struck through, refreshes on `statusChanged`, opens the Orphaned dialog from the keyboard,
+and saves docs/screenshots/applications.png (the README shows it).
+"""
+
+import io
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from applications.models import Application
+from orphans.models import OrphanedInterview
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "applications.png"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                       "(apt-get install chromium; .ci/run installs it)"),
+]
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
+    # makes meanwhile are still plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.set_default_timeout(10_000)
+        yield page
+        # The test's own queries ran while Playwright's loop was current, on a connection
+        # Django's usual clean-up never sees: close it here, or it outlives the test database.
+        from django.db import connections
+
+        connections.close_all()
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _short_lived_connections():
+    # The live server keeps a browser's keep-alive socket in one thread; with persistent
+    # connections (CONN_MAX_AGE) that thread would still hold a PostgreSQL session when
+    # the test database is dropped.
+    from django.db import connections
+
+    saved = connections["default"].settings_dict["CONN_MAX_AGE"]
+    connections["default"].settings_dict["CONN_MAX_AGE"] = 0
+    yield
+    connections["default"].settings_dict["CONN_MAX_AGE"] = saved
+
+
+@pytest.fixture
+def demo(transactional_db):
+    """The quick start's demo cohort, plus one orphaned interview."""
+    call_command("seed_demo", stdout=io.StringIO())
+    from applications.models import Cohort
+
+    cohort = Cohort.objects.get(slug="northwind-2026")
+    OrphanedInterview.objects.create(
+        cohort=cohort, booking_uid="orphanUid123", email="charles.babbage@example.org",
+        name="Charles Babbage", start=timezone.now() + timedelta(days=4),
+    )
+    return cohort
+
+
+def rows(page):
+    return page.locator("#application-table tbody tr[id^=application-]")
+
+
+def test_an_admin_filters_searches_and_opens_the_orphan_dialog(demo, live_server, browser_page):
+    # `demo` first: the test database then outlives the (session-wide) live server, whose
+    # threads must have let go of it before it is dropped.
+    page = browser_page
+    tab = f"{live_server.url}/cohorts/{demo.slug}/applications/"
+
+    page.goto(f"{live_server.url}/accounts/login/?next=/cohorts/{demo.slug}/applications/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("cohortos-demo")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(tab)
+    assert rows(page).count() == demo.applications.exclude(status="declined").count()
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=False)
+
+    # A status chip: the table alone is replaced and the URL follows.
+    page.locator("label.chip", has_text="First round scheduled").click()
+    page.wait_for_url(re.compile(r"status=first_round_scheduled"))
+    scheduled = demo.applications.filter(status="first_round_scheduled")
+    page.wait_for_function(
+        f"document.querySelectorAll('#application-table tbody tr[id^=application-]').length === {scheduled.count()}"
+    )
+    past = scheduled.filter(interview_start__lt=timezone.now()).first()
+    assert past is not None, "the demo has a past first-round interview"
+    struck = page.locator(f"#application-{past.pk} td.pipeline del")
+    assert struck.is_visible()
+    assert re.search(r"\d{1,2}:\d{2}", struck.inner_text())
+    future = scheduled.filter(interview_start__gt=timezone.now()).first()
+    assert page.locator(f"#application-{future.pk} td.pipeline del").count() == 0
+
+    # Search, debounced, on top of the chip.
+    page.get_by_label("Search by name or email").fill(past.applicant_name.split()[1].upper())
+    page.wait_for_url(re.compile(r"q="))
+    page.wait_for_function("document.querySelectorAll('#application-table tbody tr[id^=application-]').length === 1")
+    assert page.locator(f"#application-{past.pk}").is_visible()
+
+    # Live: a change elsewhere shows up when the page hears statusChanged (or after 60 s).
+    Application.objects.filter(pk=past.pk).update(applicant_name="Renamed Elsewhere")
+    page.evaluate("htmx.trigger(document.body, 'statusChanged')")
+    page.wait_for_selector(f"#application-{past.pk} >> text=Renamed Elsewhere")
+
+    # The Orphaned badge, reached and opened from the keyboard.
+    badge = page.locator("#orphan-badge a")
+    assert re.search(r"Orphaned\s+1", badge.inner_text())
+    badge.focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog#orphan-modal")
+    page.wait_for_selector("dialog#orphan-modal[open]")
+    page.wait_for_selector("#orphan-modal-body >> text=charles.babbage@example.org")
+    assert dialog.is_visible()
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog#orphan-modal:not([open])", state="attached")
+
+    # The closeModal event a match view sends closes it too.
+    badge.click()
+    page.wait_for_selector("dialog#orphan-modal[open]")
+    page.evaluate("htmx.trigger(document.body, 'closeModal')")
+    page.wait_for_selector("dialog#orphan-modal:not([open])", state="attached")
+
+    # Back to the unfiltered tab with the browser's back button: the URL held the filters.
+    page.go_back()
+    page.wait_for_url(re.compile(r"status=first_round_scheduled"))
+    assert re.search(r"[?&]q=(&|$)", page.url)
+    page.wait_for_function(
+        f"document.querySelectorAll('#application-table tbody tr[id^=application-]').length === {scheduled.count()}"
+    )
