@@ -106,6 +106,8 @@ def time_zone_choices():
 
 
 class UserSettingsForm(forms.ModelForm):
+    """The user's settings page: the time zone dates are shown in."""
+
     time_zone = forms.ChoiceField(label="Time zone for dates", required=False, choices=time_zone_choices)
 
     class Meta:

@@ -118,10 +118,17 @@ def test_an_admin_filters_searches_and_opens_the_orphan_dialog(demo, live_server
     page.wait_for_function("document.querySelectorAll('#application-table tbody tr[id^=application-]').length === 1")
     assert page.locator(f"#application-{past.pk}").is_visible()
 
-    # Live: a change elsewhere shows up when the page hears statusChanged (or after 60 s).
+    # Live: a change elsewhere shows up when the page hears statusChanged (or after 60 s),
+    # in the table and, out of band, in the chips' counts.
+    new_count = demo.applications.filter(status="new").count()
+    assert page.locator("#status-count-new").inner_text() == str(new_count)
     Application.objects.filter(pk=past.pk).update(applicant_name="Renamed Elsewhere")
+    Application.objects.filter(pk=demo.applications.filter(status="new").first().pk).update(status="declined")
     page.evaluate("htmx.trigger(document.body, 'statusChanged')")
     page.wait_for_selector(f"#application-{past.pk} >> text=Renamed Elsewhere")
+    page.wait_for_function(
+        f"document.getElementById('status-count-new').textContent.trim() === '{new_count - 1}'"
+    )
 
     # The Orphaned badge, reached and opened from the keyboard.
     badge = page.locator("#orphan-badge a")
@@ -148,3 +155,35 @@ def test_an_admin_filters_searches_and_opens_the_orphan_dialog(demo, live_server
     page.wait_for_function(
         f"document.querySelectorAll('#application-table tbody tr[id^=application-]').length === {scheduled.count()}"
     )
+
+
+def test_an_admin_changes_a_status_and_a_stale_form_is_refused_in_place(demo, live_server, browser_page):
+    page = browser_page
+    application = demo.applications.filter(status="needs_first_decision").first()
+    other = demo.applications.filter(status="needs_first_decision").exclude(pk=application.pk).first()
+    page.goto(f"{live_server.url}/accounts/login/?next=/cohorts/{demo.slug}/applications/{application.pk}/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("cohortos-demo")
+    page.get_by_role("button", name="Log in").click()
+
+    # Only the table's transitions are offered; htmx swaps the status panel in place.
+    offered = page.locator("#application-status select option").all_inner_texts()
+    assert offered == ["Waiting for second round", "Accepted", "Waitlist", "Declined"]
+    page.get_by_label("Move to").select_option("accepted")
+    page.get_by_label("Note (optional)").fill("Strong first round")
+    page.get_by_role("button", name="Change status").click()
+    page.wait_for_selector("#application-status >> text=Moved to “Accepted”.")
+    assert "is final" in page.locator("#application-status").inner_text()
+    application.refresh_from_db()
+    assert application.status == "accepted"
+    assert application.status_changes.get().note == "Strong first round"
+
+    # A page left open while someone else moved the application: the 422 is shown in place.
+    page.goto(f"{live_server.url}/cohorts/{demo.slug}/applications/{other.pk}/")
+    Application.objects.filter(pk=other.pk).update(status="waitlist")
+    page.get_by_label("Move to").select_option("declined")
+    page.get_by_role("button", name="Change status").click()
+    page.wait_for_selector("#application-status [role=alert] >> text=changed while you were looking")
+    assert page.url.endswith(f"/applications/{other.pk}/")  # swapped in place, not a plain POST
+    other.refresh_from_db()
+    assert other.status == "waitlist"
