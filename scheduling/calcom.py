@@ -123,7 +123,7 @@ def peek_trigger(body):
         value = json.loads(body.decode("utf-8")).get("triggerEvent", "")
     except (ValueError, AttributeError, RecursionError):
         return ""
-    return value if isinstance(value, str) else ""
+    return _clean(value) if isinstance(value, str) else ""
 
 
 def parse(body):
@@ -155,7 +155,9 @@ def parse(body):
 
     created_at = _time(data, "createdAt", required=False)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    content_hash = "" if created_at else hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    # surrogatepass: a lone surrogate escape must not turn a rejectable body into a crash.
+    canonical_bytes = canonical.encode("utf-8", "surrogatepass")
+    content_hash = "" if created_at else hashlib.sha256(canonical_bytes).hexdigest()[:32]
     if "payload" in data:
         payload, where = data["payload"], "payload"
     elif trigger.startswith("MEETING_"):
@@ -228,8 +230,15 @@ def _path(where, key):
 
 
 def _clean(text):
-    """Return `text` stripped and without NUL characters (PostgreSQL text cannot hold them)."""
-    return text.replace("\x00", "").strip()
+    """Return `text` stripped, without NUL characters and with lone surrogates as U+FFFD.
+
+    PostgreSQL text holds neither. JSON can escape a lone surrogate (`\\ud83d`, half an
+    emoji cut by a JavaScript slice); kept as is, the row could not be stored at all.
+    """
+    text = text.replace("\x00", "")
+    if not text.isascii():
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text.strip()
 
 
 def _sequence(value):
