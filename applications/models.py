@@ -288,17 +288,18 @@ class Application(models.Model):
     def pipeline(self):
         """Return what the Pipeline column shows for this row.
 
-        One of "reschedule" (the host asked for a new time), "pending" (a booking
-        awaits the host's confirmation), "scheduled", "awaiting" or "" (nothing to
-        schedule). A host's request and a pending booking outrank the status: they
-        are what the admin has to act on.
+        One of "reschedule" (the host asked for a new time), "scheduled", "pending"
+        (nothing confirmed, a booking awaits the host's confirmation), "awaiting" or
+        "" (nothing to schedule). A host's request outranks everything: it is what the
+        admin has to act on. A confirmed interview outranks a pending one, which the
+        column then shows beside it.
         """
         if self.reschedule_requested:
             return "reschedule"
-        if self.pending_booking_uid:
-            return "pending"
         if self.status in SCHEDULED and self.interview_start:
             return "scheduled"
+        if self.pending_booking_uid:
+            return "pending"
         if self.status in WAITING:
             return "awaiting"
         return ""

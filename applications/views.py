@@ -59,7 +59,7 @@ def home(request):
     counts = {}
     rows = (
         Application.objects.filter(cohort__in=cohorts).order_by()
-        .values_list("cohort", "status").annotate(n=Count("pk"))
+        .values_list("cohort", "status").annotate(n=Count("*"))
     )
     for cohort_id, status, n in rows:
         counts.setdefault(cohort_id, {})[status] = n

@@ -375,6 +375,13 @@ def test_pipeline_shows_pending_confirmation(admin_client, cohort):
     assert "Pending confirmation" in row and "Awaiting scheduling" not in row
 
 
+def test_pipeline_shows_a_confirmed_interview_beside_a_pending_new_time(admin_client, cohort):
+    a = ApplicationFactory(cohort=cohort, status="first_round_scheduled", pending_booking_uid="pend2",
+                           interview_start=timezone.now() + timedelta(days=2))
+    row = row_html(admin_client.get(list_url(cohort)), a)
+    assert "<time datetime=" in row and "Pending confirmation" in row
+
+
 def test_pipeline_shows_a_reschedule_request_with_its_reason(admin_client, cohort):
     asked = ApplicationFactory(cohort=cohort, status="waiting_first_round", reschedule_requested=True,
                                reschedule_reason="Panel chair is travelling")
