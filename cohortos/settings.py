@@ -146,6 +146,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 2,
 }
 CELERY_TASK_PUBLISH_RETRY = False
+# The safety net for alerts whose task was never published (broker down) or got lost.
+CELERY_BEAT_SCHEDULE = {
+    "send-pending-orphan-alerts": {
+        "task": "orphans.tasks.send_pending_orphan_alerts",
+        "schedule": 60.0,
+        "options": {"expires": 55},  # a backlog of sweeps after an outage is one sweep's work
+    },
+}
 
 # Cal.com bodies are a few kB; anything over this is rejected (but still stored).
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024

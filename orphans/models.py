@@ -1,14 +1,36 @@
 """Orphaned interviews: Cal.com bookings we could not match to an application."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 from django.utils import timezone
+
+# A claim older than this belongs to a worker that died mid-send: the sweep may take it over.
+# Well above SMTP's timeout (EMAIL_TIMEOUT) times the number of admins.
+ALERT_LEASE = timedelta(minutes=10)
+# After this many failed sends an alert is given up ("failed"; the admin can send it again).
+ALERT_MAX_ATTEMPTS = 6
 
 
 class OrphanedInterviewQuerySet(models.QuerySet):
     def unresolved(self):
         """Return orphans nobody has matched or dismissed yet."""
         return self.filter(resolved_at__isnull=True)
+
+    def dismissed(self):
+        """Return orphans an admin (or a cancel in Cal.com) dismissed; they can be restored."""
+        return self.filter(resolution=OrphanedInterview.Resolution.DISMISSED)
+
+    def alert_claimable(self, now=None):
+        """Return orphans whose alert nobody is sending: pending, or claimed longer than the lease."""
+        now = now or timezone.now()
+        state = OrphanedInterview.AlertState
+        return self.filter(
+            Q(alert_state=state.PENDING)
+            | Q(alert_state=state.SENDING, alert_claimed_at__lt=now - ALERT_LEASE)
+        )
 
 
 class OrphanedInterview(models.Model):
@@ -24,8 +46,16 @@ class OrphanedInterview(models.Model):
 
     class AlertState(models.TextChoices):
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"  # claimed by one task; see claim_alert
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not needed (resolved before it was sent)"
+
+    class DismissReason(models.TextChoices):
+        TEST = "test_booking", "Test booking"
+        SPAM = "spam", "Spam"
+        DUPLICATE = "duplicate", "Duplicate"
+        OTHER = "other", "Other"
 
     cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="orphans")
     booking_uid = models.CharField(max_length=64)
@@ -63,6 +93,8 @@ class OrphanedInterview(models.Model):
     alert_sent_at = models.DateTimeField(null=True, blank=True)
     alert_attempts = models.PositiveIntegerField(default=0)
     alert_last_error = models.TextField(blank=True)
+    # When the current (or last) send claimed the alert: the claim's token and its lease.
+    alert_claimed_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrphanedInterviewQuerySet.as_manager()
 
@@ -82,3 +114,52 @@ class OrphanedInterview(models.Model):
     @property
     def is_resolved(self):
         return self.resolved_at is not None
+
+    @property
+    def dismiss_reason_label(self):
+        """Return the dismiss reason for people: a DismissReason label, or the stored sentence."""
+        try:
+            return self.DismissReason(self.dismiss_reason).label
+        except ValueError:
+            return self.dismiss_reason
+
+    def claim_alert(self, now):
+        """Claim this orphan's alert for one sender; return True if this call got it.
+
+        A conditional UPDATE (pending, or a claim past its lease → sending), so
+        two tasks, a task and the sweep, or a task that runs twice never both
+        send it. `now` is the claim's token: pass the same value to
+        `alert_sent` / `alert_failed`. Counts the attempt.
+        """
+        claimed = OrphanedInterview.objects.alert_claimable(now).filter(pk=self.pk).update(
+            alert_state=self.AlertState.SENDING, alert_claimed_at=now,
+            alert_attempts=F("alert_attempts") + 1,
+        )
+        if claimed:
+            self.alert_state, self.alert_claimed_at = self.AlertState.SENDING, now
+            self.alert_attempts += 1
+        return bool(claimed)
+
+    def alert_sent(self, claimed_at):
+        """Record that the alert claimed at `claimed_at` went out."""
+        self._finish_alert(claimed_at, state=self.AlertState.SENT, alert_sent_at=timezone.now(),
+                           alert_last_error="")
+
+    def alert_failed(self, claimed_at, error, *, final=False):
+        """Record a failed send: back to pending for a retry, or failed after the last attempt."""
+        final = final or self.alert_attempts >= ALERT_MAX_ATTEMPTS
+        self._finish_alert(claimed_at, state=self.AlertState.FAILED if final else self.AlertState.PENDING,
+                           alert_last_error=str(error)[:2000])
+
+    def alert_skipped(self, claimed_at):
+        """Record that no alert is needed: the orphan was resolved before it went out."""
+        self._finish_alert(claimed_at, state=self.AlertState.SKIPPED)
+
+    def _finish_alert(self, claimed_at, *, state, **fields):
+        # Only the claim's owner finishes it; a sender whose lease ran out changes nothing.
+        OrphanedInterview.objects.filter(
+            pk=self.pk, alert_state=self.AlertState.SENDING, alert_claimed_at=claimed_at
+        ).update(alert_state=state, **fields)
+        self.alert_state = state
+        for name, value in fields.items():
+            setattr(self, name, value)

@@ -15,6 +15,24 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _celery_eager(request):
+    """Run Celery tasks in-process, even with REDIS_URL set, unless the test is marked `redis`.
+
+    Otherwise every orphan a committed test creates would publish an alert task to the
+    shared broker, where no worker takes it; tests of the real broker bring their own.
+    """
+    if "redis" in request.keywords:
+        yield
+        return
+    from cohortos.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
