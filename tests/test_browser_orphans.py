@@ -1,0 +1,130 @@
+"""The matching modal in a real browser: Debian's chromium driven by Playwright.
+
+Two bookings nobody could match arrive through the webhook (the admin is emailed); the
+admin opens the Orphaned badge's dialog, searches, matches one to Ada Lovelace (her row
+and the badge update in place, no reload), dismisses the other, and the dialog closes.
+"""
+
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.test import Client
+
+from applications.models import Application, Cohort
+from orphans.models import OrphanedInterview
+
+from .calcom_helpers import post, sample, with_email
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "orphan-modal.png"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                       "(apt-get install chromium; .ci/run installs it)"),
+]
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # meanwhile are still plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.set_default_timeout(10_000)
+        yield page
+        from django.db import connections
+
+        connections.close_all()
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _short_lived_connections():
+    # The live server's threads must not keep PostgreSQL sessions past the test database.
+    from django.db import connections
+
+    saved = connections["default"].settings_dict["CONN_MAX_AGE"]
+    connections["default"].settings_dict["CONN_MAX_AGE"] = 0
+    yield
+    connections["default"].settings_dict["CONN_MAX_AGE"] = saved
+
+
+@pytest.fixture
+def demo(transactional_db, mailoutbox):
+    """The quick start's demo cohort with two orphaned interviews, delivered through the webhook."""
+    call_command("seed_demo", stdout=io.StringIO())
+    cohort = Cohort.objects.get(slug="northwind-2026")
+    client = Client()
+    for uid, email, name in [("BrowserUidAda000000000", "ada.personal@gmail.com", "Ada L."),
+                             ("BrowserUidSpam00000000", "bot@spam.example", "Buy Now")]:
+        body = with_email(sample("booking_created", uid=uid, iCalUID=f"{uid}@Cal.com", metadata={}), email, name)
+        assert post(client, cohort, body).json()["outcome"] == "orphaned"
+    return cohort
+
+
+def test_an_admin_opens_the_modal_searches_matches_and_the_badge_count_drops(demo, live_server, browser_page):
+    # Each orphan emailed the demo admin (Celery eager, locmem backend).
+    assert sorted(m.subject.split(": ")[1].split(",")[0] for m in mail.outbox) == [
+        "ada.personal@gmail.com", "bot@spam.example"]
+    ada = Application.objects.get(cohort=demo, contact_email="ada.lovelace@example.org")
+    assert ada.status == "waiting_first_round"
+
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/?next=/cohorts/{demo.slug}/applications/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("cohortos-demo")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/applications/$"))
+    badge = page.locator("#orphan-badge")
+    assert re.search(r"Orphaned\s+2", badge.inner_text())
+
+    page.locator("#orphan-badge a").click()
+    page.wait_for_selector("dialog#orphan-modal[open]")
+    modal = page.locator("#orphan-modal-body")
+    page.wait_for_selector("#orphan-modal-body >> text=ada.personal@gmail.com")
+    ada_orphan = OrphanedInterview.objects.get(email="ada.personal@gmail.com")
+    card = modal.locator(f"#orphan-{ada_orphan.pk}")
+    assert "First-round interview" in card.inner_text()
+
+    # Search (debounced) for her application by name, then match from the results.
+    card.get_by_label("Search applications for ada.personal@gmail.com").fill("lovelace")
+    page.wait_for_selector(f"#orphan-{ada_orphan.pk}-candidates >> text=Applications matching")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=False)
+    card.get_by_role("button", name="Match ada.personal@gmail.com to Ada Lovelace").click()
+    page.wait_for_selector("#orphan-modal-body >> text=Matched ada.personal@gmail.com to Ada Lovelace")
+
+    # In place, no reload: the badge count drops, Ada's row is scheduled, the other orphan remains.
+    page.wait_for_function(
+        "document.querySelector('#orphan-badge .count') && "
+        "document.querySelector('#orphan-badge .count').textContent.trim() === '1'")
+    page.wait_for_selector(f"#application-{ada.pk} >> text=First round scheduled")
+    assert page.locator("dialog#orphan-modal[open]").count() == 1
+    ada.refresh_from_db()
+    assert ada.status == "first_round_scheduled"
+    assert ada.alternate_emails.filter(email="ada.personal@gmail.com").exists()
+    assert ada.status_changes.get().note == "Matched by admin"
+
+    # Dismiss the spam: the last one, so the dialog closes and the badge goes.
+    spam = OrphanedInterview.objects.get(email="bot@spam.example")
+    modal.locator(f"#orphan-{spam.pk}").get_by_label("Or dismiss it as").select_option("spam")
+    modal.locator(f"#orphan-{spam.pk}").get_by_role("button", name="Dismiss").click()
+    page.wait_for_selector("dialog#orphan-modal:not([open])", state="attached")
+    page.wait_for_function("!document.querySelector('#orphan-badge a')")
+    spam.refresh_from_db()
+    assert (spam.resolution, spam.dismiss_reason) == ("dismissed", "spam")
