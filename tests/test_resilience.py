@@ -9,6 +9,7 @@ import itertools
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -438,9 +439,17 @@ class ThrowawayRedis:
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # in case it was paused
             self.process.terminate()
             self.process.wait(10)
         self.process = None
+
+    def pause(self):
+        """Freeze the server (SIGSTOP): connections hang instead of being refused."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.process.send_signal(signal.SIGCONT)
 
     def is_up(self):
         try:
@@ -463,13 +472,35 @@ def throwaway_redis(settings):
     settings.REDIS_URL = settings.CELERY_BROKER_URL = redis.url
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.update(broker_url=redis.url, task_always_eager=False)
-    app.pool.force_close_all()
+    _forget_broker_connections(app)
     try:
         yield redis
     finally:
         redis.stop()
         app.conf.update(saved)
-        app.pool.force_close_all()
+        _forget_broker_connections(app)
+
+
+def _forget_broker_connections(app):
+    """Drop Celery's pooled connections (and a tripped publish breaker) so the next publish uses the current broker."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        from orphans.tasks import broker_breaker
+    except ImportError:
+        return
+    broker_breaker.reset()
+
+
+def _queued_messages(redis):
+    """Return the number of messages waiting in Celery's default queue on the throwaway Redis."""
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=2) as conn:
+        conn.sendall(b"*2\r\n$4\r\nLLEN\r\n$6\r\ncelery\r\n")
+        reply = conn.recv(64)
+    assert reply.startswith(b":"), reply
+    return int(reply[1:].split(b"\r\n")[0])
 
 
 def _deliver_timed(client, cohort, count, tag):
@@ -491,25 +522,73 @@ def _deliver_timed(client, cohort, count, tag):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_redis_down_deliveries_still_answer_2xx_quickly_and_nothing_is_lost(client, cohort, throwaway_redis):
-    """The webhook side of "Redis down" (the alert sweep after Redis is back is issue 4's)."""
+@pytest.mark.parametrize("outage", ["stopped", "hung"])
+def test_with_redis_down_deliveries_still_answer_2xx_quickly_and_nothing_is_lost(client, cohort, throwaway_redis,
+                                                                                 outage):
+    """Stopped: connections are refused. Hung (SIGSTOP): they hang until the socket timeout."""
     up = _deliver_timed(client, cohort, 10, "up")
-    throwaway_redis.stop()
-    assert not throwaway_redis.is_up()
+    if outage == "stopped":
+        throwaway_redis.stop()
+        assert not throwaway_redis.is_up()
+    else:
+        throwaway_redis.pause()
     down = _deliver_timed(client, cohort, 10, "down")
-    throwaway_redis.start()
+    if outage == "stopped":
+        throwaway_redis.start()
+    else:
+        throwaway_redis.resume()
     back = _deliver_timed(client, cohort, 4, "back")
 
     for phase in (up, down, back):
         assert [status for status, _ in phase] == [200] * len(phase)
     up_median = sorted(t for _, t in up)[len(up) // 2]
-    down_median = sorted(t for _, t in down)[len(down) // 2]
-    # "Normal latency": no broker timeout on the request path (it would cost ≥ 1 s each).
-    assert down_median < 3 * up_median + 0.05, (up_median, down_median)
-    assert max(t for _, t in down) < 1.0, down
+    down_times = sorted(t for _, t in down)
+    # "Normal latency": no broker timeout on the request path, except that a hung broker may
+    # cost the first request that meets it its socket timeout (2 s; orphans.tasks' breaker).
+    assert down_times[len(down) // 2] < 3 * up_median + 0.05, (up_median, down_times)
+    assert down_times[-2] < 1.0, down_times
+    assert down_times[-1] < (1.0 if outage == "stopped" else 3.5), down_times
 
     deliveries = WebhookDelivery.objects.filter(cohort=cohort)
     assert deliveries.count() == 24
     assert set(deliveries.values_list("outcome", flat=True)) == {"applied", "orphaned"}
     assert OrphanedInterview.objects.filter(cohort=cohort).count() == 12
     assert Application.objects.filter(cohort=cohort, status="first_round_scheduled").count() == 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orphans_recorded_while_redis_is_down_are_alerted_once_it_is_back(client, cohort, throwaway_redis,
+                                                                          mailoutbox):
+    """Issue 4's design: publish after commit, best effort; the beat sweep sends what was not published.
+
+    The restarted throwaway Redis keeps no data, so even the alerts published before the
+    outage are gone from the queue: the sweep has to find every one of them in the database.
+    """
+    services = pytest.importorskip("orphans.services")
+    if not hasattr(services, "send_pending_alerts") or not hasattr(services, "ALERT_GRACE"):
+        pytest.skip("issue 4's alert sweep (orphans.services.send_pending_alerts) is not there")
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    up = _deliver_timed(client, cohort, 4, "up")
+    assert _queued_messages(throwaway_redis) == 2  # one alert task per orphan, published after commit
+    throwaway_redis.stop()
+    down = _deliver_timed(client, cohort, 6, "down")
+    throwaway_redis.start()
+    back = _deliver_timed(client, cohort, 2, "back")
+    assert all(status == 200 for status, _ in up + down + back)
+    orphans = OrphanedInterview.objects.filter(cohort=cohort)
+    assert orphans.count() == 6 and set(orphans.values_list("alert_state", flat=True)) == {"pending"}
+    assert not mailoutbox
+
+    later = timezone.now() + services.ALERT_GRACE + timedelta(seconds=1)
+    services.send_pending_alerts(now=later)
+
+    assert set(orphans.values_list("alert_state", flat=True)) == {"sent"}
+    sent_text = "\n".join(m.body for m in mailoutbox)
+    assert all(email in sent_text for email in orphans.values_list("email", flat=True))
+    assert {tuple(m.to) for m in mailoutbox} == {("org_admin@example.org",)}
+    count = len(mailoutbox)
+    services.send_pending_alerts(now=later + services.ALERT_GRACE)
+    assert len(mailoutbox) == count  # a second sweep alerts nobody twice
