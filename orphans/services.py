@@ -44,6 +44,10 @@ logger = logging.getLogger(__name__)
 ALERT_GRACE = timedelta(minutes=2)
 
 
+class ChainMatchedMeanwhile(Exception):
+    """A booking of this booking's chain got an application after the delivery was matched."""
+
+
 def record_orphan(cohort, booking, *, reason, delivery=None, application_ref="", previous_uid=""):
     """Record (or refresh) the orphaned interview for an unmatched `booking`; return it.
 
@@ -52,6 +56,9 @@ def record_orphan(cohort, booking, *, reason, delivery=None, application_ref="",
     uid and times instead of raising a second alert. `booking` is a
     scheduling.Booking, `reason` an OrphanedInterview.Reason value, `delivery`
     the WebhookDelivery that brought it. Run inside the caller's transaction.
+    A new orphan publishes its alert task after commit. Raises
+    ChainMatchedMeanwhile when an admin matched the chain while the delivery
+    was being applied (the caller matches again).
     """
     details = {
         "ical_uid": booking.ical_uid,
@@ -78,6 +85,15 @@ def record_orphan(cohort, booking, *, reason, delivery=None, application_ref="",
         if not booking.__class__.objects.filter(cohort=cohort, reschedule_uid=booking.uid).exists():
             _update(moved, {**details, "booking_uid": booking.uid})
         return moved
+    # The delivery matched nothing, but an admin may have matched the chain since (we waited
+    # for their lock above): then this booking is theirs too, and must not become an orphan.
+    linked = Q(reschedule_uid=booking.uid)
+    if previous_uid:
+        linked |= Q(uid=previous_uid)
+    if booking.ical_uid:
+        linked |= Q(ical_uid=booking.ical_uid)
+    if booking.__class__.objects.filter(linked, cohort=cohort, application__isnull=False).exists():
+        raise ChainMatchedMeanwhile(booking.uid)
     orphan, created = OrphanedInterview.objects.get_or_create(
         cohort=cohort, booking_uid=booking.uid,
         defaults={**details, "reason": reason, "delivery": delivery,

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from applications.models import Application, ApplicationEmail, normalize_email
 from orphans.models import OrphanedInterview
-from orphans.services import close_orphan_for_booking, record_orphan
+from orphans.services import ChainMatchedMeanwhile, close_orphan_for_booking, record_orphan
 
 from . import calcom
 from .models import SETTLED, Booking, Outcome, WebhookDelivery
@@ -215,7 +215,12 @@ def _apply_once(event, cohort, delivery, *, final):
         elif not final:
             raise _OwnerChanged  # another delivery bound this booking after we matched
     if application is None:
-        return _unmatched(cohort, event, booking, how, delivery)
+        try:
+            return _unmatched(cohort, event, booking, how, delivery)
+        except ChainMatchedMeanwhile:
+            if final:
+                raise
+            raise _OwnerChanged from None  # an admin matched the chain meanwhile: match again
     if owner_id != application.pk:
         # Was an orphan (or is claimed by metadata): the booking follows the match.
         Booking.objects.filter(pk=booking.pk).update(application=application)

@@ -387,7 +387,7 @@ def timed_post(client, cohort, body):
     return response, time.perf_counter() - start
 
 
-def wait_for(condition, timeout=20.0):
+def wait_for(condition, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -441,7 +441,8 @@ def test_with_the_broker_down_the_webhook_stays_fast_and_the_sweep_sends_the_ale
         print(f"\n  webhook with broker up:   median {statistics.median(up) * 1000:.1f} ms, max {max(up) * 1000:.1f} ms"
               f"\n  webhook with broker down: median {statistics.median(down) * 1000:.1f} ms, "
               f"max {max(down) * 1000:.1f} ms (first {down[0] * 1000:.1f} ms)")
-    assert max(down) < 0.5, down
+    # No broker timeout on the request path (it would cost >= 1 s each); the machine may be busy.
+    assert max(down) < 1.0, down
     assert statistics.median(down) < 3 * statistics.median(up) + 0.05, (up, down)
 
     broker.start()
@@ -462,3 +463,43 @@ def test_with_the_broker_down_the_webhook_stays_fast_and_the_sweep_sends_the_ale
     assert len(mail.outbox) == 2  # the stranded ones, as one digest per admin
     assert mail.outbox[0].subject == f"{DIGEST_THRESHOLD + 1} unmatched interview bookings for {cohort.name}"
     assert all(f"down{n}@example.org" in mail.outbox[0].body for n in range(DIGEST_THRESHOLD + 1))
+
+
+@pytest.fixture
+def hung_broker(settings):
+    """A broker address that accepts connections and never answers (a frozen Redis, a half-open link)."""
+    from cohortos.celery import app
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=url, task_always_eager=False)
+    reset_publisher_pool(app)
+    tasks.broker_breaker.reset()
+    try:
+        yield
+    finally:
+        listener.close()
+        app.conf.update(saved)
+        reset_publisher_pool(app)
+        tasks.broker_breaker.reset()
+
+
+def test_with_a_hung_broker_only_the_first_webhook_waits_for_its_socket_timeout(
+        client, cohort, admins, hung_broker, django_capture_on_commit_callbacks, capsys):
+    timings = []
+    for n in range(5):
+        start = time.perf_counter()
+        # The test's transaction never commits: the captured after-commit publish runs on exit.
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post(client, cohort, unmatched(f"hung{n:04d}".ljust(22, "x"), f"h{n}@example.org"))
+        timings.append(time.perf_counter() - start)
+        assert response.status_code == 200 and response.json()["outcome"] == "orphaned"
+    with capsys.disabled():
+        print("\n  webhook with a hung broker: " + ", ".join(f"{t * 1000:.0f} ms" for t in timings))
+    # The first pays CELERY_BROKER_TRANSPORT_OPTIONS' socket_timeout (2 s); the breaker spares the rest.
+    assert timings[0] < 3.0
+    assert max(timings[1:]) < 1.0, timings
+    assert set(OrphanedInterview.objects.values_list("alert_state", flat=True)) == {"pending"}
