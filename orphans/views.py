@@ -97,12 +97,11 @@ def _done(request, cohort, *, show, notice="", problem="", changed=True):
     context.update(notice=notice, problem=problem)
     response = _render(request, context, cohort, status=422 if problem else 200)
     if changed:
-        events = ["orphanMatched"]
+        # Named for the contract with the tab (its badge and table listen for it); sent for any
+        # change to the unresolved count, dismiss and restore included.
+        response = trigger_client_event(response, "orphanMatched")
         if show == "open" and not context["open_count"]:
-            events.append("closeModal")
-        response = trigger_client_event(response, events[0])
-        for event in events[1:]:
-            response = trigger_client_event(response, event)
+            response = trigger_client_event(response, "closeModal")
     return response
 
 

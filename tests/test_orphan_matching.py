@@ -440,3 +440,51 @@ def test_a_match_while_the_booking_is_rescheduled_ends_consistent(cohort, ada, o
     assert ada.interview_booking_uid == NEW_UID
     assert set(Booking.objects.values_list("application", flat=True)) == {ada.pk}
     assert OrphanedInterview.objects.unresolved().count() == 0
+
+
+# --- the Django admin --------------------------------------------------------------------
+
+
+@pytest.fixture
+def superuser_client(db):
+    from django.contrib.auth import get_user_model
+
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.org", "pw-for-tests-1"))
+    return client
+
+
+def test_admin_lists_orphans_filtered_by_resolved_and_searchable(superuser_client, cohort, orphan):
+    OrphanedInterview.objects.create(cohort=cohort, booking_uid="u2", email="done@example.org",
+                                     resolved_at=datetime(2026, 6, 1, tzinfo=UTC), resolution="dismissed")
+    url = reverse("admin:orphans_orphanedinterview_changelist")
+    html = superuser_client.get(url, {"resolved": "no"}).content.decode()
+    assert PERSONAL in html and "done@example.org" not in html
+    html = superuser_client.get(url, {"q": "done@"}).content.decode()
+    assert "done@example.org" in html and PERSONAL not in html
+
+
+def test_admin_actions_dismiss_restore_and_queue_the_alert_again(superuser_client, cohort, orphan):
+    url = reverse("admin:orphans_orphanedinterview_changelist")
+    superuser_client.post(url, {"action": "dismiss_spam", "_selected_action": [orphan.pk]})
+    orphan = refreshed(orphan)
+    assert (orphan.resolution, orphan.dismiss_reason, orphan.resolved_by.username) == ("dismissed", "spam", "root")
+    superuser_client.post(url, {"action": "restore", "_selected_action": [orphan.pk]})
+    assert refreshed(orphan).resolved_at is None
+    OrphanedInterview.objects.filter(pk=orphan.pk).update(alert_state="failed", alert_attempts=6)
+    superuser_client.post(url, {"action": "send_alert_again", "_selected_action": [orphan.pk]})
+    assert (refreshed(orphan).alert_state, refreshed(orphan).alert_attempts) == ("pending", 0)
+
+
+def test_setting_the_application_in_the_admin_matches_through_the_service(superuser_client, cohort, orphan, ada):
+    url = reverse("admin:orphans_orphanedinterview_change", args=[orphan.pk])
+    form = superuser_client.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    data.update(cohort=cohort.pk, application=ada.pk, start_0="2026-06-09", start_1="14:00:00",
+                end_0="2026-06-09", end_1="14:45:00", created_at_0="2026-06-02", created_at_1="16:21:07",
+                delivery=orphan.delivery_id)
+    response = superuser_client.post(url, data, follow=True)
+    assert "Matched to Ada Lovelace" in response.content.decode(), response.content.decode()[:3000]
+    orphan = refreshed(orphan)
+    assert (orphan.resolution, orphan.application, orphan.resolved_by.username) == ("matched", ada, "root")
+    assert refreshed(ada).status == "first_round_scheduled"
