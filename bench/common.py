@@ -56,7 +56,7 @@ def django_env(db_name, **extra):
         SECURE_SSL_REDIRECT="0",  # plain HTTP on loopback
         SECURE_HSTS_SECONDS="0",
         ALLOWED_HOSTS="127.0.0.1,localhost",
-        CONN_MAX_AGE="600",  # persistent connections, as in production
+        CONN_MAX_AGE="3600",  # persistent connections (longer than a run, so backends stay the same)
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="bench.settings_bench",
         PYTHONPATH=str(ROOT),
