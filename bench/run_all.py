@@ -52,8 +52,9 @@ def main(argv):
         print(f"\n=== {name}: {' '.join(command[1:])}", flush=True)
         start = time.monotonic()
         try:
+            # stdout is the benchmark's report (filed in RESULTS.md); stderr (warnings) goes to the terminal.
             result = subprocess.run(command, cwd=common.ROOT, timeout=TIMEOUT_SECONDS, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True)
+                                    text=True)
             output, code = result.stdout, result.returncode
         except subprocess.TimeoutExpired as exc:
             output, code = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) \
