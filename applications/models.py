@@ -179,12 +179,17 @@ class ApplicationQuerySet(models.QuerySet):
         return dict(rows)
 
     def with_email(self, email):
-        """Return applications whose contact email or an alternate email is `email` (normalised)."""
+        """Return applications whose contact email or an alternate email is `email` (normalised).
+
+        Two indexed queries, not one: `contact_email = … OR pk IN (subquery)` makes
+        PostgreSQL filter every application of the cohort (bench/apply_cost.py).
+        """
         email = normalize_email(email)
-        return self.filter(
-            models.Q(contact_email=email)
-            | models.Q(pk__in=ApplicationEmail.objects.filter(email=email).values("application"))
+        alternates = list(
+            ApplicationEmail.objects.filter(email=email, application__in=self)
+            .values_list("application_id", flat=True)[:10]
         )
+        return self.filter(models.Q(contact_email=email) | models.Q(pk__in=alternates))
 
 
 def normalize_email(email):

@@ -16,7 +16,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from applications.models import Application, ApplicationEmail, normalize_email
+from applications.models import Application
 from orphans.models import OrphanedInterview
 from orphans.services import ChainMatchedMeanwhile, close_orphan_for_booking, record_orphan
 
@@ -297,25 +297,12 @@ def match_application(cohort, event):
         if known is not None:
             return known.application, MATCHED_BY_CHAIN
 
-    by_email = list(_with_email(applications, cohort, event.email).order_by("pk")[:2])
+    by_email = list(applications.with_email(event.email).order_by("pk")[:2])
     if len(by_email) == 1:
         return by_email[0], MATCHED_BY_EMAIL
     if len(by_email) > 1:
         return None, OrphanedInterview.Reason.AMBIGUOUS
     return None, OrphanedInterview.Reason.NO_MATCH
-
-
-def _with_email(applications, cohort, email):
-    """Return `applications` whose contact email or an alternate email is `email`.
-
-    Same rows as ApplicationQuerySet.with_email, in two indexed queries: its one-query form,
-    `contact_email = … OR pk IN (subquery)`, makes PostgreSQL filter every application
-    of the cohort (bench/apply_cost.py), so email matching grew with the cohort.
-    """
-    email = normalize_email(email)
-    alternates = list(ApplicationEmail.objects.filter(email=email, application__cohort=cohort)
-                      .values_list("application_id", flat=True)[:3])
-    return applications.filter(Q(contact_email=email) | Q(pk__in=alternates))
 
 
 def _chain_filter(event):
