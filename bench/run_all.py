@@ -27,9 +27,10 @@ ARGS = {
     "webhook_throughput": [],
     "apply_cost": [],
     "applications_tab": ["--large"],
+    "orphan_search": [],
 }
 # Benchmarks that maintain their own section of RESULTS.md.
-WRITES_RESULTS = {"webhook_throughput", "apply_cost"}
+WRITES_RESULTS = {"webhook_throughput", "apply_cost", "orphan_search"}
 TIMEOUT_SECONDS = 3600
 
 
