@@ -46,7 +46,8 @@ class TabFilters:
         sort = query.get("sort", DEFAULT_SORT)
         return cls(
             statuses=statuses,
-            q=query.get("q", "").strip()[:200],
+            # PostgreSQL text cannot hold NUL: a pasted one must not turn a search into a 500.
+            q=query.get("q", "").replace("\x00", "").strip()[:200],
             hide_declined=not hide or "1" in hide,
             sort=sort if sort in SORTS else DEFAULT_SORT,
         )

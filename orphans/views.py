@@ -14,7 +14,7 @@ a closed application) answers 422 with the list and the reason, changing nothing
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -85,6 +85,11 @@ def _list_url(cohort, show="open", **params):
     return f"{url}?{urlencode(params)}" if params else url
 
 
+def _search_text(request):
+    """Return the `q` search text, trimmed, capped, without NULs (PostgreSQL refuses them)."""
+    return request.GET.get("q", "").replace("\x00", "").strip()[:100]
+
+
 def _done(request, cohort, *, show, notice="", problem="", changed=True):
     """Answer a POST: to htmx the refreshed list (422 with `problem`), else a message and a redirect."""
     if not _wants_fragment(request):
@@ -100,7 +105,8 @@ def _done(request, cohort, *, show, notice="", problem="", changed=True):
         # Named for the contract with the tab (its badge and table listen for it); sent for any
         # change to the unresolved count, dismiss and restore included.
         response = trigger_client_event(response, "orphanMatched")
-        if show == "open" and not context["open_count"]:
+        # A refused action keeps the modal open: the loser of a race must read why.
+        if show == "open" and not context["open_count"] and not problem:
             response = trigger_client_event(response, "closeModal")
     return response
 
@@ -121,7 +127,7 @@ def orphan_list(request, slug):
         search_for = int(request.GET.get("orphan", ""))
     except ValueError:
         search_for = None
-    context = _list_context(cohort, show, search_for=search_for, q=request.GET.get("q", "").strip()[:100])
+    context = _list_context(cohort, show, search_for=search_for, q=_search_text(request))
     return _render(request, context, cohort)
 
 
@@ -135,7 +141,7 @@ def orphan_candidates(request, slug, pk):
     """
     cohort = _cohort_or_404(request, slug)
     orphan = get_object_or_404(cohort.orphans.unresolved(), pk=pk)
-    q = request.GET.get("q", "").strip()[:100]
+    q = _search_text(request)
     if not _wants_fragment(request):
         return HttpResponseRedirect(f"{_list_url(cohort, orphan=orphan.pk, q=q)}#orphan-{orphan.pk}")
     orphan.q = q
@@ -159,7 +165,11 @@ def orphan_match(request, slug, pk):
     """
     cohort = _cohort_or_404(request, slug)
     orphan = get_object_or_404(cohort.orphans.all(), pk=pk)
-    application = get_object_or_404(cohort.applications.all(), pk=request.POST.get("application") or 0)
+    try:
+        application_pk = int(request.POST.get("application", ""))
+    except ValueError:
+        raise Http404("No such application.") from None
+    application = get_object_or_404(cohort.applications.all(), pk=application_pk)
     remember = (request.POST.getlist("remember_email") or ["1"])[-1] == "1"
     try:
         sentence = match_orphan(orphan, application, user=request.user, remember_email=remember)

@@ -472,7 +472,8 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         target = status_after_cancel(application.status)
     words = []
     if current is not None:
-        words.append(f"interview {current.uid} at {current.start:%Y-%m-%d %H:%M} UTC")
+        when = f" at {current.start:%Y-%m-%d %H:%M} UTC" if current.start else ""
+        words.append(f"interview {current.uid}{when}")
     elif was_scheduled:
         words.append("schedule cleared")
     if target is not None:

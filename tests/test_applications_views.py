@@ -642,3 +642,11 @@ def test_the_orphan_list_gives_htmx_only_the_list_of_unresolved_orphans(admin_cl
     assert html.lstrip().startswith('<div id="orphan-list"')
     assert "open@example.org" in html and "done@example.org" not in html
     assert "<html" in admin_client.get(url).content.decode()
+
+
+def test_a_nul_character_in_a_search_is_ignored_not_a_500(admin_client, cohort):
+    ApplicationFactory(cohort=cohort, applicant_name="Ada Lovelace")
+    response = admin_client.get(f"/cohorts/{cohort.slug}/applications/", {"q": "Ada\x00"})
+    assert response.status_code == 200
+    assert "Ada Lovelace" in response.content.decode()
+    assert admin_client.get(f"/cohorts/{cohort.slug}/orphans/", {"q": "\x00"}).status_code == 200

@@ -488,3 +488,28 @@ def test_setting_the_application_in_the_admin_matches_through_the_service(superu
     orphan = refreshed(orphan)
     assert (orphan.resolution, orphan.application, orphan.resolved_by.username) == ("matched", ada, "root")
     assert refreshed(ada).status == "first_round_scheduled"
+
+
+def test_the_admin_who_loses_a_match_race_is_told_and_the_modal_stays_open(admin_client, cohort):
+    from orphans.services import match_orphan
+
+    from .factories import MembershipFactory, UserFactory
+
+    application = ApplicationFactory(cohort=cohort, status="waiting_first_round")
+    orphan = OrphanedInterview.objects.create(cohort=cohort, booking_uid="RaceUid", email="x@example.org")
+    Booking.objects.create(cohort=cohort, uid="RaceUid", state="accepted", email="x@example.org")
+    winner = UserFactory(username="winner")
+    MembershipFactory(user=winner, organization=cohort.organization)
+    match_orphan(orphan, application, user=winner)
+    response = admin_client.post(f"/cohorts/{cohort.slug}/orphans/{orphan.pk}/match/",
+                                 {"application": application.pk}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert "already matched" in response.content.decode()
+    assert "closeModal" not in response.headers.get("HX-Trigger", "")
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", ""])
+def test_a_non_numeric_application_in_the_match_form_is_404_not_500(admin_client, cohort, value):
+    orphan = OrphanedInterview.objects.create(cohort=cohort, booking_uid="OddUid", email="x@example.org")
+    response = admin_client.post(f"/cohorts/{cohort.slug}/orphans/{orphan.pk}/match/", {"application": value})
+    assert response.status_code == 404
