@@ -10,8 +10,10 @@ from django.utils import timezone
 # A claim older than this belongs to a worker that died mid-send: the sweep may take it over.
 # Well above SMTP's timeout (EMAIL_TIMEOUT) times the number of admins.
 ALERT_LEASE = timedelta(minutes=10)
-# After this many failed sends an alert is given up ("failed"; the admin can send it again).
+# After this many failed sends in a row an alert is marked "failed" (the admin sees it and can
+# send it again), and the sweep slows down to one try an hour: never given up, never lost.
 ALERT_MAX_ATTEMPTS = 6
+ALERT_FAILED_RETRY = timedelta(hours=1)
 
 
 class OrphanedInterviewQuerySet(models.QuerySet):
@@ -24,12 +26,14 @@ class OrphanedInterviewQuerySet(models.QuerySet):
         return self.filter(resolution=OrphanedInterview.Resolution.DISMISSED)
 
     def alert_claimable(self, now=None):
-        """Return orphans whose alert nobody is sending: pending, or claimed longer than the lease."""
+        """Return orphans whose alert nobody is sending: pending, claimed longer than the
+        lease, or failed and last tried over ALERT_FAILED_RETRY ago."""
         now = now or timezone.now()
         state = OrphanedInterview.AlertState
         return self.filter(
             Q(alert_state=state.PENDING)
             | Q(alert_state=state.SENDING, alert_claimed_at__lt=now - ALERT_LEASE)
+            | Q(alert_state=state.FAILED, alert_claimed_at__lt=now - ALERT_FAILED_RETRY)
         )
 
 
