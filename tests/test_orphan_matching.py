@@ -513,3 +513,16 @@ def test_a_non_numeric_application_in_the_match_form_is_404_not_500(admin_client
     orphan = OrphanedInterview.objects.create(cohort=cohort, booking_uid="OddUid", email="x@example.org")
     response = admin_client.post(f"/cohorts/{cohort.slug}/orphans/{orphan.pk}/match/", {"application": value})
     assert response.status_code == 404
+
+
+def test_a_match_lists_the_orphaned_bookings_deliveries_on_the_application(client, cohort, org_admin):
+    from orphans.services import match_orphan
+    from scheduling.models import WebhookDelivery
+
+    application = ApplicationFactory(cohort=cohort, status="waiting_first_round")
+    post(client, cohort, with_email(sample("booking_created", metadata={}), "stranger@example.org"))
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.application is None
+    match_orphan(OrphanedInterview.objects.get(), application, user=org_admin)
+    delivery.refresh_from_db()
+    assert delivery.application == application
