@@ -17,51 +17,11 @@ from django.utils import timezone
 from applications.models import Application
 from orphans.models import OrphanedInterview
 
-CHROMIUM = Path("/usr/bin/chromium")
+from .browser import BROWSER_MARKS, browser_page, short_lived_connections  # noqa: F401
+
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "applications.png"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                       "(apt-get install chromium; .ci/run installs it)"),
-]
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
-    # makes meanwhile are still plain synchronous ones.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        page = browser.new_page(viewport={"width": 1366, "height": 900})
-        page.set_default_timeout(10_000)
-        yield page
-        # The test's own queries ran while Playwright's loop was current, on a connection
-        # Django's usual clean-up never sees: close it here, or it outlives the test database.
-        from django.db import connections
-
-        connections.close_all()
-        browser.close()
-
-
-@pytest.fixture(autouse=True)
-def _short_lived_connections():
-    # The live server keeps a browser's keep-alive socket in one thread; with persistent
-    # connections (CONN_MAX_AGE) that thread would still hold a PostgreSQL session when
-    # the test database is dropped.
-    from django.db import connections
-
-    saved = connections["default"].settings_dict["CONN_MAX_AGE"]
-    connections["default"].settings_dict["CONN_MAX_AGE"] = 0
-    yield
-    connections["default"].settings_dict["CONN_MAX_AGE"] = saved
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
