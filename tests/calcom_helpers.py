@@ -2,6 +2,7 @@
 
 import copy
 import json
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -57,3 +58,29 @@ def post(client, cohort, data, *, signature=None, path=None):
         headers["HTTP_X_CAL_SIGNATURE_256"] = signature
     return client.post(path or cohort.webhook_path(), data=body, content_type="application/json",
                        **headers)
+
+
+def post_together(bodies, cohort):
+    """POST each body from its own thread (own DB connection), all released at once.
+
+    Returns the responses in the order of `bodies` (None for a thread that never answered).
+    """
+    from django.db import connections
+    from django.test import Client
+
+    barrier = threading.Barrier(len(bodies))
+    responses = [None] * len(bodies)
+
+    def worker(i, body):
+        try:
+            barrier.wait(30)
+            responses[i] = post(Client(), cohort, body)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i, b)) for i, b in enumerate(bodies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return responses

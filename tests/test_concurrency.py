@@ -10,35 +10,15 @@ from applications.models import Application, StatusChange
 from orphans.models import OrphanedInterview
 from scheduling.models import Booking, WebhookDelivery
 
-from .calcom_helpers import encode, post, sample, with_email
+from .calcom_helpers import encode, post, post_together, sample, with_email
 from .factories import ApplicationFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def run_together(bodies, cohort):
-    """POST each body from its own thread (own DB connection), all released at once; return responses."""
-    barrier = threading.Barrier(len(bodies))
-    responses = [None] * len(bodies)
-
-    def worker(i, body):
-        try:
-            barrier.wait()
-            responses[i] = post(Client(), cohort, body)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, b)) for i, b in enumerate(bodies)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return responses
-
-
 def test_twenty_threads_posting_the_same_delivery_make_one_effect(cohort, ada):
     body = encode(sample("booking_created"))
-    responses = run_together([body] * 20, cohort)
+    responses = post_together([body] * 20, cohort)
     assert all(r is not None and r.status_code == 200 for r in responses)
     outcomes = sorted(r.json()["outcome"] for r in responses)
     assert outcomes.count("applied") == 1 and outcomes.count("duplicate") == 19
@@ -60,7 +40,7 @@ def test_twenty_threads_posting_twenty_bookings_apply_all_twenty(cohort):
         uid = f"ConcurrentUid{i:09d}"
         data = sample("booking_created", uid=uid, iCalUID=f"{uid}@Cal.com", metadata={})
         bodies.append(encode(with_email(data, application.contact_email)))
-    responses = run_together(bodies, cohort)
+    responses = post_together(bodies, cohort)
     assert [r.status_code for r in responses] == [200] * 20
     assert all(r.json()["outcome"] == "applied" for r in responses)
     assert Application.objects.filter(cohort=cohort, status="first_round_scheduled").count() == 20
@@ -70,7 +50,7 @@ def test_twenty_threads_posting_twenty_bookings_apply_all_twenty(cohort):
 def test_concurrent_copies_of_one_event_from_two_subscriptions_change_status_once(cohort, ada):
     bodies = [encode(sample("booking_created", createdAt=f"2026-06-02T16:21:07.{ms:03d}Z"))
               for ms in range(10)]
-    responses = run_together(bodies, cohort)
+    responses = post_together(bodies, cohort)
     assert all(r.status_code == 200 for r in responses)
     assert StatusChange.objects.filter(application=ada).count() == 1
     assert Booking.objects.filter(uid="k7Qm3XyZp2RvT9wLbN4sHd").count() == 1
@@ -80,13 +60,13 @@ def test_concurrent_unmatched_copies_make_one_orphan(cohort):
     bodies = [encode(with_email(sample("booking_created", metadata={},
                                        createdAt=f"2026-06-02T16:21:07.{ms:03d}Z"), "who@example.org"))
               for ms in range(10)]
-    responses = run_together(bodies, cohort)
+    responses = post_together(bodies, cohort)
     assert all(r.status_code == 200 for r in responses)
     assert OrphanedInterview.objects.filter(cohort=cohort).count() == 1
 
 
 def test_create_and_cancel_racing_end_unscheduled_whatever_wins(cohort, ada):
-    responses = run_together([encode(sample("booking_created")),
+    responses = post_together([encode(sample("booking_created")),
                               encode(sample("booking_cancelled", uid="k7Qm3XyZp2RvT9wLbN4sHd"))], cohort)
     assert all(r.status_code == 200 for r in responses)
     ada.refresh_from_db()

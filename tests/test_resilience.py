@@ -10,13 +10,11 @@ import json
 import re
 import shutil
 import socket
-import threading
 import time
 
 import psycopg
 import pytest
 from django.db import connection, connections
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,7 +25,7 @@ from scheduling import calcom
 from scheduling import services as scheduling_services
 from scheduling.models import Booking, WebhookDelivery
 
-from .calcom_helpers import encode, post, sample, with_email
+from .calcom_helpers import encode, post, post_together, sample, with_email
 from .factories import ApplicationFactory, CohortFactory
 from .redis_helpers import ThrowawayRedis
 
@@ -46,26 +44,6 @@ def state_of(application):
     return Application.objects.filter(pk=application.pk).values(*STATE_FIELDS).get()
 
 
-def run_together(bodies, cohort):
-    """POST each body from its own thread (own DB connection), released at once; return the responses."""
-    barrier = threading.Barrier(len(bodies))
-    responses = [None] * len(bodies)
-
-    def worker(i, body):
-        try:
-            barrier.wait(30)
-            responses[i] = post(Client(), cohort, body)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, b)) for i, b in enumerate(bodies)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return responses
-
-
 # --- duplicate storm ---------------------------------------------------------------------
 
 
@@ -73,7 +51,7 @@ def run_together(bodies, cohort):
 @pytest.mark.django_db(transaction=True)
 def test_the_same_delivery_fifty_times_at_once_has_exactly_one_effect(cohort, ada):
     body = encode(sample("booking_created"))
-    responses = run_together([body] * 50, cohort)
+    responses = post_together([body] * 50, cohort)
 
     assert all(r is not None for r in responses), "a thread did not answer"
     assert sorted({r.status_code for r in responses}) == [200]
