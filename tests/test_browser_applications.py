@@ -85,8 +85,8 @@ def test_an_admin_filters_searches_and_opens_the_orphan_dialog(demo, live_server
     assert page.locator("#status-count-new").inner_text() == str(new_count)
     Application.objects.filter(pk=past.pk).update(applicant_name="Renamed Elsewhere")
     Application.objects.filter(pk=demo.applications.filter(status="new").first().pk).update(status="declined")
-    # htmx drops a refresh that lands while the search's own request is in flight (hx-sync);
-    # the page then catches up on the next event or poll, so the test sends the event again.
+    # Under load the refresh can race the debounced search's own request, and whichever is
+    # answered last wins; the page catches up on the next event or poll, so send it again.
     for attempt in range(3):
         page.evaluate("htmx.trigger(document.body, 'statusChanged')")
         try:
