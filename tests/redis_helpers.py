@@ -1,9 +1,13 @@
 """A throwaway redis-server for tests that take the broker down (never the shared one)."""
 
+import shutil
 import signal
 import socket
 import subprocess
 import time
+
+import pytest
+from django.db import connections
 
 
 def _free_port():
@@ -57,3 +61,45 @@ class ThrowawayRedis:
                 return True
         except OSError:
             return False
+
+
+def reset_publisher_pool(app):
+    """Drop Celery's pooled broker connections and the publish breaker: the next publish connects afresh.
+
+    `app.pool.force_close_all()` alone leaves kombu's registry holding the closed pool
+    for the same URL: the next publish then fails with "Acquire on closed pool".
+    """
+    from kombu import pools
+
+    from orphans.tasks import broker_breaker
+
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+    broker_breaker.reset()
+
+
+@pytest.fixture
+def throwaway_broker(settings):
+    """Yield a ThrowawayRedis serving as Celery's broker (tasks really published); always stopped afterwards."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    from cohortos.celery import app
+
+    redis = ThrowawayRedis()
+    redis.start()
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = redis.url
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.update(broker_url=redis.url, task_always_eager=False)
+    reset_publisher_pool(app)
+    # Worker threads and the test share PostgreSQL: no connection may outlive its use.
+    max_age = connections["default"].settings_dict["CONN_MAX_AGE"]
+    connections["default"].settings_dict["CONN_MAX_AGE"] = 0
+    try:
+        yield redis
+    finally:
+        redis.stop()
+        app.conf.update(saved)
+        reset_publisher_pool(app)
+        connections["default"].settings_dict["CONN_MAX_AGE"] = max_age

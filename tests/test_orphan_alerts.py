@@ -5,7 +5,6 @@ redis-server of their own on a free port (never the shared one), stopped and sta
 simulate an outage, and a real Celery worker (celery.contrib.testing.worker) in a thread.
 """
 
-import shutil
 import smtplib
 import socket
 import statistics
@@ -29,7 +28,7 @@ from orphans.tasks import send_orphan_alert, send_pending_orphan_alerts
 
 from .calcom_helpers import post, sample, with_email
 from .factories import MembershipFactory, UserFactory
-from .redis_helpers import ThrowawayRedis
+from .redis_helpers import reset_publisher_pool, throwaway_broker  # noqa: F401 (a fixture)
 
 STRANGER = "charles.babbage@analytical.example"
 
@@ -305,46 +304,6 @@ def test_a_failed_publish_leaves_the_orphan_pending_and_the_webhook_answers_200(
     assert len(mailoutbox) == 2
 
 
-def reset_publisher_pool(app):
-    """Drop Celery's pooled broker connections, so the next publish connects afresh.
-
-    `app.pool.force_close_all()` alone leaves kombu's registry holding the closed pool
-    for the same URL: the next publish then fails with "Acquire on closed pool".
-    """
-    from kombu import pools
-
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def broker(settings):
-    """A private Redis as Celery's broker (tasks really published); always stopped afterwards."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    from cohortos.celery import app
-
-    redis = ThrowawayRedis()
-    redis.start()
-    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-    settings.CELERY_BROKER_URL = redis.url
-    app.conf.update(broker_url=redis.url, task_always_eager=False)
-    reset_publisher_pool(app)
-    tasks.broker_breaker.reset()
-    # Worker threads and the live test share PostgreSQL: no connection may outlive its use.
-    max_age = connections["default"].settings_dict["CONN_MAX_AGE"]
-    connections["default"].settings_dict["CONN_MAX_AGE"] = 0
-    try:
-        yield redis
-    finally:
-        redis.stop()
-        app.conf.update(saved)
-        reset_publisher_pool(app)
-        tasks.broker_breaker.reset()
-        connections["default"].settings_dict["CONN_MAX_AGE"] = max_age
-
-
 def timed_post(client, cohort, body):
     start = time.perf_counter()
     response = post(client, cohort, body)
@@ -361,14 +320,13 @@ def wait_for(condition, timeout=30.0):
 
 
 @pytest.fixture
-def worker(broker):
+def worker(throwaway_broker):
     """A real Celery worker consuming from the throwaway broker, in a thread of this process."""
     from celery.contrib.testing.worker import start_worker
 
     from cohortos.celery import app
 
     # A broker outage in an earlier test may have left the publish breaker open.
-    tasks.broker_breaker.reset()
     reset_publisher_pool(app)
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
         yield
@@ -390,13 +348,13 @@ def test_a_real_worker_sends_the_alert_for_a_webhook_orphan(client, cohort, admi
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_with_the_broker_down_the_webhook_stays_fast_and_the_sweep_sends_the_alert_once_it_is_back(
-        client, cohort, admins, mailoutbox, broker, monkeypatch, capsys):
+        client, cohort, admins, mailoutbox, throwaway_broker, monkeypatch, capsys):
     monkeypatch.setattr(tasks, "ALERT_COALESCE_SECONDS", 1)
     up = [timed_post(client, cohort, unmatched(f"up{n:04d}".ljust(22, "x"), f"up{n}@example.org"))[1]
           for n in range(5)]
 
-    broker.stop()
-    assert not broker.is_up()
+    throwaway_broker.stop()
+    assert not throwaway_broker.is_up()
     down = []
     for n in range(DIGEST_THRESHOLD + 1):
         response, seconds = timed_post(client, cohort, unmatched(f"dn{n:04d}".ljust(22, "x"), f"down{n}@example.org"))
@@ -413,7 +371,7 @@ def test_with_the_broker_down_the_webhook_stays_fast_and_the_sweep_sends_the_ale
     assert max(down) < 1.0, down
     assert statistics.median(down) < 3 * statistics.median(up) + 0.05, (up, down)
 
-    broker.start()
+    throwaway_broker.start()
     from celery.contrib.testing.worker import start_worker
 
     from cohortos.celery import app

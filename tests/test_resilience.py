@@ -8,7 +8,6 @@ import hashlib
 import itertools
 import json
 import re
-import shutil
 import socket
 import time
 
@@ -27,7 +26,7 @@ from scheduling.models import Booking, WebhookDelivery
 
 from .calcom_helpers import encode, post, post_together, sample, with_email
 from .factories import ApplicationFactory, CohortFactory
-from .redis_helpers import ThrowawayRedis
+from .redis_helpers import throwaway_broker  # noqa: F401 (a fixture)
 
 OLD_UID, NEW_UID, LAST_UID = "k7Qm3XyZp2RvT9wLbN4sHd", "Pw8tLc5HnJ2vQe6RkMz3Ya", "Rz5nWq8TbK3mXe7YvL2pCd"
 ICAL = "k7Qm3XyZp2RvT9wLbN4sHd@Cal.com"
@@ -383,41 +382,6 @@ def test_matching_by_email_reads_indexes_not_the_whole_cohort(client, cohort):
 # --- Redis down ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def throwaway_redis(settings):
-    """A private Redis as Celery's broker (tasks are really published); always stopped afterwards."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    from cohortos.celery import app
-
-    redis = ThrowawayRedis()
-    redis.start()
-    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-    settings.REDIS_URL = settings.CELERY_BROKER_URL = redis.url
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.update(broker_url=redis.url, task_always_eager=False)
-    _forget_broker_connections(app)
-    try:
-        yield redis
-    finally:
-        redis.stop()
-        app.conf.update(saved)
-        _forget_broker_connections(app)
-
-
-def _forget_broker_connections(app):
-    """Drop Celery's pooled connections (and a tripped publish breaker) so the next publish uses the current broker."""
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
-    try:
-        from orphans.tasks import broker_breaker
-    except ImportError:
-        return
-    broker_breaker.reset()
-
-
 def _queued_messages(redis):
     """Return the number of messages waiting in Celery's default queue on the throwaway Redis."""
     with socket.create_connection(("127.0.0.1", redis.port), timeout=2) as conn:
@@ -447,20 +411,20 @@ def _deliver_timed(client, cohort, count, tag):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("outage", ["stopped", "hung"])
-def test_with_redis_down_deliveries_still_answer_2xx_quickly_and_nothing_is_lost(client, cohort, throwaway_redis,
+def test_with_redis_down_deliveries_still_answer_2xx_quickly_and_nothing_is_lost(client, cohort, throwaway_broker,
                                                                                  outage):
     """Stopped: connections are refused. Hung (SIGSTOP): they hang until the socket timeout."""
     up = _deliver_timed(client, cohort, 10, "up")
     if outage == "stopped":
-        throwaway_redis.stop()
-        assert not throwaway_redis.is_up()
+        throwaway_broker.stop()
+        assert not throwaway_broker.is_up()
     else:
-        throwaway_redis.pause()
+        throwaway_broker.pause()
     down = _deliver_timed(client, cohort, 10, "down")
     if outage == "stopped":
-        throwaway_redis.start()
+        throwaway_broker.start()
     else:
-        throwaway_redis.resume()
+        throwaway_broker.resume()
     back = _deliver_timed(client, cohort, 4, "back")
 
     for phase in (up, down, back):
@@ -481,7 +445,7 @@ def test_with_redis_down_deliveries_still_answer_2xx_quickly_and_nothing_is_lost
 
 
 @pytest.mark.django_db(transaction=True)
-def test_orphans_recorded_while_redis_is_down_are_alerted_once_it_is_back(client, cohort, throwaway_redis,
+def test_orphans_recorded_while_redis_is_down_are_alerted_once_it_is_back(client, cohort, throwaway_broker,
                                                                           mailoutbox):
     """Issue 4's design: publish after commit, best effort; the beat sweep sends what was not published.
 
@@ -496,10 +460,10 @@ def test_orphans_recorded_while_redis_is_down_are_alerted_once_it_is_back(client
     from django.utils import timezone
 
     up = _deliver_timed(client, cohort, 4, "up")
-    assert _queued_messages(throwaway_redis) == 2  # one alert task per orphan, published after commit
-    throwaway_redis.stop()
+    assert _queued_messages(throwaway_broker) == 2  # one alert task per orphan, published after commit
+    throwaway_broker.stop()
     down = _deliver_timed(client, cohort, 6, "down")
-    throwaway_redis.start()
+    throwaway_broker.start()
     back = _deliver_timed(client, cohort, 2, "back")
     assert all(status == 200 for status, _ in up + down + back)
     orphans = OrphanedInterview.objects.filter(cohort=cohort)
