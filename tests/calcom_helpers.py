@@ -2,7 +2,6 @@
 
 import copy
 import json
-import threading
 from functools import cache
 from pathlib import Path
 
@@ -63,24 +62,11 @@ def post(client, cohort, data, *, signature=None, path=None):
 def post_together(bodies, cohort):
     """POST each body from its own thread (own DB connection), all released at once.
 
-    Returns the responses in the order of `bodies` (None for a thread that never answered).
+    Returns the responses in the order of `bodies` (an exception or None for a
+    thread that failed or never answered).
     """
-    from django.db import connections
     from django.test import Client
 
-    barrier = threading.Barrier(len(bodies))
-    responses = [None] * len(bodies)
+    from .threads import run_together
 
-    def worker(i, body):
-        try:
-            barrier.wait(30)
-            responses[i] = post(Client(), cohort, body)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, b)) for i, b in enumerate(bodies)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return responses
+    return run_together(*[lambda body=body: post(Client(), cohort, body) for body in bodies])

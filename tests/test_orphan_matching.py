@@ -2,11 +2,9 @@
 
 import json
 import re
-import threading
 from datetime import datetime, timezone
 
 import pytest
-from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -20,6 +18,7 @@ from scheduling.models import Booking
 
 from .calcom_helpers import post, sample, with_email
 from .factories import ApplicationFactory, CohortFactory, MembershipFactory, UserFactory
+from .threads import run_together
 
 UTC = timezone.utc
 OLD_UID, NEW_UID = "k7Qm3XyZp2RvT9wLbN4sHd", "Pw8tLc5HnJ2vQe6RkMz3Ya"
@@ -347,28 +346,6 @@ def test_an_orphan_of_another_cohort_is_404_even_for_its_admin(admin_client, coh
 
 
 # --- races (PostgreSQL: row locks) ----------------------------------------------------------
-
-
-def run_together(*calls):
-    """Run each callable in its own thread (own connection), released at once; return results or errors."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(i, call):
-        try:
-            barrier.wait(10)
-            results[i] = call()
-        except Exception as exc:  # noqa: BLE001 - the result under test
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
 
 
 @pytest.mark.postgres
