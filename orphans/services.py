@@ -82,17 +82,14 @@ def record_orphan(cohort, booking, *, reason, delivery=None, application_ref="",
     if moved is not None:
         # Deliveries come in any order: an older booking of the chain arriving late must not
         # pull the orphan back from the booking that replaced it.
-        if not booking.__class__.objects.filter(cohort=cohort, reschedule_uid=booking.uid).exists():
+        if not Booking.objects.filter(cohort=cohort, reschedule_uid=booking.uid).exists():
             _update(moved, {**details, "booking_uid": booking.uid})
         return moved
     # The delivery matched nothing, but an admin may have matched the chain since (we waited
     # for their lock above): then this booking is theirs too, and must not become an orphan.
-    linked = Q(reschedule_uid=booking.uid)
-    if previous_uid:
-        linked |= Q(uid=previous_uid)
-    if booking.ical_uid:
-        linked |= Q(ical_uid=booking.ical_uid)
-    if booking.__class__.objects.filter(linked, cohort=cohort, application__isnull=False).exists():
+    chain = Booking.objects.linked_to(booking.uid, reschedule_uid=previous_uid or booking.reschedule_uid,
+                                      ical_uid=booking.ical_uid)
+    if chain.filter(cohort=cohort, application__isnull=False).exists():
         raise ChainMatchedMeanwhile(booking.uid)
     orphan, created = OrphanedInterview.objects.get_or_create(
         cohort=cohort, booking_uid=booking.uid,
@@ -288,7 +285,7 @@ def match_orphan(orphan, application, *, user, remember_email=True):
         if booking.application_id not in (None, application.pk):
             raise OrphanConflict(f"Booking {booking.uid} already belongs to another application; "
                                  "nothing was changed.")
-        chain = _unmatched_chain(booking)
+        chain = Booking.objects.unmatched_chain(booking)
         Booking.objects.filter(pk__in=[b.pk for b in chain]).update(application=application)
         booking.application = application
         sentence = sync_application(application, touched=booking, opens=True, user=user,
@@ -335,33 +332,6 @@ def _lock_booking_and_orphan(orphan):
         if locked.booking_uid == booking.uid:
             return booking, locked
     raise OrphanConflict("The booking kept changing while we matched it; try again.")
-
-
-# Chains are a handful of reschedules; this only bounds a pathological one.
-MAX_CHAIN = 50
-
-
-def _unmatched_chain(booking):
-    """Return `booking` and the unmatched bookings linked to it (iCalUID, rescheduleUid), transitively.
-
-    Only bookings with no application are followed: one another application
-    owns is not ours to take. Rows are locked (select_for_update).
-    """
-    found = {booking.pk: booking}
-    frontier = [booking]
-    while frontier and len(found) < MAX_CHAIN:
-        current = frontier.pop()
-        linked = Q(reschedule_uid=current.uid)
-        if current.ical_uid:
-            linked |= Q(ical_uid=current.ical_uid)
-        if current.reschedule_uid:
-            linked |= Q(uid=current.reschedule_uid)
-        strays = Booking.objects.select_for_update().filter(
-            linked, cohort_id=booking.cohort_id, application__isnull=True).exclude(pk__in=list(found))
-        for other in strays:
-            found[other.pk] = other
-            frontier.append(other)
-    return list(found.values())
 
 
 def dismiss_orphan(orphan, *, user, reason):

@@ -3,6 +3,7 @@
 import json
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -75,6 +76,41 @@ class WebhookDelivery(models.Model):
             return raw.decode("utf-8", errors="replace")
 
 
+class BookingQuerySet(models.QuerySet):
+    def linked_to(self, uid, *, reschedule_uid="", ical_uid=""):
+        """Return the bookings next to booking `uid` in its reschedule chain, itself included.
+
+        That is the booking it replaced (`reschedule_uid`, Cal.com's rescheduleUid), those
+        that replaced it, and those sharing its `ical_uid` (stable across reschedules, §3).
+        """
+        query = Q(uid__in=[u for u in (uid, reschedule_uid) if u]) | Q(reschedule_uid=uid)
+        if ical_uid:
+            query |= Q(ical_uid=ical_uid)
+        return self.filter(query)
+
+    def unmatched_chain(self, booking, *, limit=50):
+        """Return [`booking`] plus the unmatched bookings of its chain, followed transitively.
+
+        Only bookings with no application are followed: one another application owns
+        is not ours to take. Rows are locked (select_for_update); `limit` bounds a
+        pathological chain (real ones are a handful of reschedules).
+        """
+        found = {booking.pk: booking}
+        frontier = [booking]
+        while frontier and len(found) < limit:
+            current = frontier.pop()
+            strays = (
+                self.select_for_update()
+                .linked_to(current.uid, reschedule_uid=current.reschedule_uid, ical_uid=current.ical_uid)
+                .filter(cohort_id=booking.cohort_id, application__isnull=True)
+                .exclude(pk__in=list(found))
+            )
+            for other in strays:
+                found[other.pk] = other
+                frontier.append(other)
+        return list(found.values())
+
+
 class Booking(models.Model):
     """What we know of one Cal.com booking (`uid`), merged from every event about it.
 
@@ -114,6 +150,8 @@ class Booking(models.Model):
     last_sequence = models.IntegerField(default=-1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = BookingQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -208,12 +208,11 @@ def _apply_once(event, cohort, delivery, *, final):
     booking = merge_booking_event(cohort, event, application, at=at)
 
     owner_id = booking.application_id
-    previous_owner_id = None
-    if owner_id is not None and owner_id != (application.pk if application else None):
-        if application is not None and how == MATCHED_BY_METADATA:
-            previous_owner_id = owner_id  # the booking link names its application: it wins
-        elif not final:
-            raise _OwnerChanged  # another delivery bound this booking after we matched
+    claimed = owner_id is not None and owner_id != (application.pk if application else None)
+    if claimed and how != MATCHED_BY_METADATA and not final:
+        # Another delivery bound this booking after we matched; only the booking link's own
+        # application_id outranks that binding.
+        raise _OwnerChanged
     if application is None:
         try:
             return _unmatched(cohort, event, booking, how, delivery)
@@ -233,8 +232,9 @@ def _apply_once(event, cohort, delivery, *, final):
         move_status=event.trigger != calcom.MEETING_ENDED,
         delivery=delivery,
     )
-    if previous_owner_id is not None:
-        previous = Application.objects.select_for_update().filter(pk=previous_owner_id).first()
+    if claimed:
+        # The booking left its previous application: that one's schedule must forget it.
+        previous = Application.objects.select_for_update().filter(pk=owner_id).first()
         if previous is not None:
             sync_application(previous, touched=booking, opens=False, delivery=delivery,
                              note=f"Booking {booking.uid} belongs to {application.public_id}")
@@ -245,15 +245,9 @@ def _adopt_chain(cohort, booking, application):
     """Give `application` the unmatched bookings of `booking`'s chain (and close their orphans).
 
     A reschedule whose email changed can arrive before its create and be orphaned;
-    once the create matches, the whole chain is the application's.
+    once the create matches, the whole chain is the application's. Returns how many.
     """
-    linked = Q(reschedule_uid=booking.uid)
-    if booking.ical_uid:
-        linked |= Q(ical_uid=booking.ical_uid)
-    if booking.reschedule_uid:
-        linked |= Q(uid=booking.reschedule_uid)
-    strays = list(Booking.objects.filter(linked, cohort=cohort, application__isnull=True)
-                  .exclude(pk=booking.pk))
+    strays = [b for b in Booking.objects.unmatched_chain(booking) if b.pk != booking.pk]
     for stray in strays:
         Booking.objects.filter(pk=stray.pk, application__isnull=True).update(application=application)
         close_orphan_for_booking(cohort, stray, application)
@@ -285,17 +279,16 @@ def match_application(cohort, event):
         if found is not None:
             return found, MATCHED_BY_METADATA
 
-    linked = _chain_filter(event)
-    if linked is not None:
-        known = (
-            Booking.objects.filter(linked, cohort=cohort, application__isnull=False)
-            .annotate(own=Case(When(uid=event.uid, then=Value(0)), default=Value(1)))
-            .order_by("own", F("last_event_at").desc(nulls_last=True), "-pk")
-            .select_related("application")
-            .first()
-        )
-        if known is not None:
-            return known.application, MATCHED_BY_CHAIN
+    known = (
+        Booking.objects.linked_to(event.uid, reschedule_uid=event.reschedule_uid, ical_uid=event.ical_uid)
+        .filter(cohort=cohort, application__isnull=False)
+        .annotate(own=Case(When(uid=event.uid, then=Value(0)), default=Value(1)))
+        .order_by("own", F("last_event_at").desc(nulls_last=True), "-pk")
+        .select_related("application")
+        .first()
+    )
+    if known is not None:
+        return known.application, MATCHED_BY_CHAIN
 
     by_email = list(applications.with_email(event.email).order_by("pk")[:2])
     if len(by_email) == 1:
@@ -303,15 +296,6 @@ def match_application(cohort, event):
     if len(by_email) > 1:
         return None, OrphanedInterview.Reason.AMBIGUOUS
     return None, OrphanedInterview.Reason.NO_MATCH
-
-
-def _chain_filter(event):
-    """Return a Q for Booking rows in `event`'s reschedule chain, or None without keys."""
-    uids = [u for u in (event.uid, event.reschedule_uid) if u]
-    query = Q(uid__in=uids) | Q(reschedule_uid=event.uid) if uids else Q()
-    if event.ical_uid:
-        query |= Q(ical_uid=event.ical_uid)
-    return query if uids or event.ical_uid else None
 
 
 def merge_booking_event(cohort, event, application, *, at):
