@@ -44,7 +44,6 @@ class Result:
     outcome: str
     detail: str = ""
     application: Application | None = None
-    orphan: OrphanedInterview | None = None
 
 
 # --- storing and processing deliveries -------------------------------------------------
@@ -119,7 +118,8 @@ def process_delivery(delivery, event=None):
 
     `event` is the parsed BookingEvent, parsed again from the stored bytes when
     None (reprocessing). Returns a Result; a delivery already settled gives
-    outcome "duplicate" and is left as it is. An unexpected error is recorded as
+    outcome "duplicate" and is left as it is, except a rejected one, which is
+    parsed again (the parser may have learnt since). An unexpected error is recorded as
     outcome "failed" with the error and returned, so the delivery can be retried.
     Database connection errors propagate.
     """
@@ -364,7 +364,7 @@ def _unmatched(cohort, event, booking, reason, delivery):
                                application_ref=event.application_id,
                                previous_uid=event.reschedule_uid)
         return Result(Outcome.ORPHANED, f"No application matches {event.email} ({reason}); "
-                      f"orphaned interview #{orphan.pk}.", orphan=orphan)
+                      f"orphaned interview #{orphan.pk}.")
     close_orphan_for_booking(cohort, booking, None)
     return Result(Outcome.IGNORED, f"No application matches {event.email}; booking {booking.uid} "
                   f"recorded as {booking.get_state_display().lower()}.")
