@@ -16,7 +16,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from applications.models import Application
+from applications.models import Application, bump_cohort_version
 from orphans.models import OrphanedInterview
 from orphans.services import ChainMatchedMeanwhile, close_orphan_for_booking, record_orphan
 
@@ -442,6 +442,7 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     if changed:
         fields["updated_at"] = timezone.now()
         Application.objects.filter(pk=application.pk).update(**fields)
+        bump_cohort_version(application.cohort_id)
         for name, value in fields.items():
             setattr(application, name, value)
 
