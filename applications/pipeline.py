@@ -35,6 +35,7 @@ RANK = {
     "decision": 5,     # needs a first or final decision
 }
 REST = 9
+INTERVIEW_KEYS = frozenset({"held", "now", "today", "tomorrow", "upcoming"})
 
 # What the filter bar's Pipeline select and the home page's links can filter on.
 FILTERS = [
@@ -70,6 +71,11 @@ class PipelineState:
     @property
     def needs_action(self):
         return self.sort_rank < REST
+
+    @property
+    def is_interview(self):
+        """Return True when the state is about the current interview (its time is worth showing)."""
+        return self.key in INTERVIEW_KEYS
 
 
 def _state(key, label, tone, **extra):
