@@ -279,7 +279,7 @@ def test_the_filter_form_works_as_a_plain_get_form(admin_client, cohort):
 
 # --- htmx fragments ------------------------------------------------------------------------
 
-POLL = ('hx-trigger="every 5s [document.visibilityState === 'visible'], '
+POLL = ('hx-trigger="every 5s [document.visibilityState === \'visible\'], '
         'orphanMatched from:body, statusChanged from:body"')
 
 
