@@ -1,6 +1,7 @@
 """Export CSV of the Applications tab: the filtered list, streamed row by row."""
 
 import csv
+from datetime import timezone as dt_timezone
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -28,7 +29,7 @@ class _Echo:
 
 
 def _utc(value):
-    return value.astimezone(timezone.UTC).isoformat().replace("+00:00", "Z") if value else ""
+    return value.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z") if value else ""
 
 
 def _text(value):
