@@ -4,7 +4,6 @@ import csv
 from datetime import timezone as dt_timezone
 
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 
 from scheduling.status import Stage, Status
 

@@ -3,8 +3,10 @@ attention list, decisions (confirm, reopen), members' read-only UI, htmx auth re
 CSV export and search."""
 
 import csv
+import html
 import io
 import json
+import zoneinfo
 from datetime import timedelta
 
 import pytest
@@ -14,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from applications.models import Application, Cohort, Membership, StatusChange
+from applications.models import Application, Cohort, Membership
 from orphans.models import OrphanedInterview
 from orphans.services import dismiss_orphan, match_orphan, restore_orphan
 
@@ -52,7 +54,7 @@ def test_every_change_path_bumps_the_cohort_version_after_commit(
         return version(cohort) - before
 
     assert bumps(lambda: ada.move_to("declined", user=org_admin)) >= 1
-    other = ApplicationFactory(cohort=cohort, status="waiting_first_round",
+    ApplicationFactory(cohort=cohort, status="waiting_first_round",
                                contact_email="grace@example.org", public_id="app_grace")
     # A webhook: sync_application changes the schedule and move_to the status.
     assert bumps(lambda: post(client, cohort, sample("booking_created", metadata={"application_id": "app_grace"}))) >= 1
@@ -72,7 +74,7 @@ def test_a_poll_with_the_current_etag_gets_a_304_without_counting(admin_client, 
     first = admin_client.get(list_url(cohort), **HX)
     etag = first["ETag"]
     assert etag.startswith('W/"') and "no-cache" in first["Cache-Control"]
-    assert f'data-etag="{etag}"'.replace('"', "&quot;").replace("data-etag=&quot;", 'data-etag="')[:-6] in first.content.decode()
+    assert f'data-etag="{html.escape(etag)}"' in first.content.decode()  # what app.js sends back
     with CaptureQueriesContext(connection) as queries:
         again = admin_client.get(list_url(cohort), HTTP_IF_NONE_MATCH=etag, **HX)
     assert again.status_code == 304 and again.content == b""
@@ -313,7 +315,7 @@ def test_export_csv_streams_the_filtered_list_with_utc_and_local_times(admin_cli
     cohort.organization.time_zone = "Europe/Paris"
     cohort.organization.save()
     start = (timezone.now() + timedelta(days=3)).replace(hour=14, minute=0, second=0, microsecond=0)
-    a = ApplicationFactory(cohort=cohort, applicant_name="=HYPERLINK(1)", status="first_round_scheduled",
+    ApplicationFactory(cohort=cohort, applicant_name="=HYPERLINK(1)", status="first_round_scheduled",
                            interview_start=start, interview_end=start + timedelta(minutes=30),
                            public_id="app_csv1")
     ApplicationFactory(cohort=cohort, status="new")
@@ -330,7 +332,7 @@ def test_export_csv_streams_the_filtered_list_with_utc_and_local_times(admin_cli
     assert row["status"] == "First round scheduled" and row["stage"] == "First round"
     assert row["pipeline"] == "in 3 days"
     assert row["interview_start_utc"] == start.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert row["interview_start_local"].startswith(start.astimezone(a.applicant_zone or __import__("zoneinfo").ZoneInfo("Europe/Paris")).strftime("%Y-%m-%dT%H:%M:%S+0"))
+    assert row["interview_start_local"] == start.astimezone(zoneinfo.ZoneInfo("Europe/Paris")).isoformat()
     assert row["local_time_zone"] == "Europe/Paris"
     # Without a status filter: every row the tab shows (declined hidden by default).
     everything = admin_client.get(list_url(cohort, "?format=csv"))
