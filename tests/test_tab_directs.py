@@ -55,7 +55,7 @@ def test_every_change_path_bumps_the_cohort_version_after_commit(
 
     assert bumps(lambda: ada.move_to("declined", user=org_admin)) >= 1
     ApplicationFactory(cohort=cohort, status="waiting_first_round",
-                               contact_email="grace@example.org", public_id="app_grace")
+                       contact_email="grace@example.org", public_id="app_grace")
     # A webhook: sync_application changes the schedule and move_to the status.
     assert bumps(lambda: post(client, cohort, sample("booking_created", metadata={"application_id": "app_grace"}))) >= 1
     # An orphan recorded, dismissed, restored, matched.
@@ -316,8 +316,8 @@ def test_export_csv_streams_the_filtered_list_with_utc_and_local_times(admin_cli
     cohort.organization.save()
     start = (timezone.now() + timedelta(days=3)).replace(hour=14, minute=0, second=0, microsecond=0)
     ApplicationFactory(cohort=cohort, applicant_name="=HYPERLINK(1)", status="first_round_scheduled",
-                           interview_start=start, interview_end=start + timedelta(minutes=30),
-                           public_id="app_csv1")
+                       interview_start=start, interview_end=start + timedelta(minutes=30),
+                       public_id="app_csv1")
     ApplicationFactory(cohort=cohort, status="new")
     ApplicationFactory(cohort=cohort, status="declined")
     html = admin_client.get(list_url(cohort, "?status=first_round_scheduled")).content.decode()
