@@ -261,7 +261,7 @@ def match_orphan(orphan, application, *, user, remember_email=True):
     In one transaction: locks the application, the booking and the orphan (the
     webhook's lock order), binds the booking and the unmatched bookings of its
     chain (same iCalUID, rescheduleUid links) to the application, then runs
-    scheduling.services.sync_application, so the schedule, status transition,
+    scheduling.bookings.sync_application, so the schedule, status transition,
     stage and history ("Matched by <user>") are exactly a webhook's. Marks the
     orphan matched by `user`, and with `remember_email` adds the booker's email
     as an alternate email, so the applicant's next bookings match by themselves.
@@ -271,7 +271,7 @@ def match_orphan(orphan, application, *, user, remember_email=True):
     ApplicationClosed when the application is accepted, waitlisted or declined,
     ValueError when the application is in another cohort.
     """
-    from scheduling.services import sync_application  # scheduling.services imports this module
+    from scheduling.bookings import sync_application  # scheduling.services imports this module
 
     if application.cohort_id != orphan.cohort_id:
         raise ValueError("The application is not in the orphan's cohort.")

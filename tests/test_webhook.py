@@ -460,7 +460,7 @@ def test_bad_signatures_are_403_and_nothing_is_stored(client, cohort, ada, signa
 
 def test_another_cohorts_secret_cannot_post_here(client, cohort, ada):
     other = CohortFactory()
-    from scheduling import calcom
+    from scheduling.providers import calcom
 
     body = encode(sample("booking_created"))
     response = post(client, cohort, body, signature=calcom.sign(body, other.webhook_secret))
@@ -468,7 +468,7 @@ def test_another_cohorts_secret_cannot_post_here(client, cohort, ada):
 
 
 def test_rotated_secret_refuses_the_old_one(client, cohort, ada):
-    from scheduling import calcom
+    from scheduling.providers import calcom
 
     body = encode(sample("booking_created"))
     old = calcom.sign(body, cohort.webhook_secret)
