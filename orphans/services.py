@@ -31,7 +31,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from applications.models import Application, ApplicationEmail, Cohort, bump_cohort_version, normalize_email
-from scheduling.models import Booking, WebhookDelivery
+from scheduling.models import Booking, MatchRule, WebhookDelivery
 from scheduling.status import CLOSED, WAITING, Status
 
 from .emails import alert_messages, alert_recipients
@@ -265,7 +265,7 @@ def match_orphan(orphan, application, *, user, remember_email=True):
     In one transaction: locks the application, the booking and the orphan (the
     webhook's lock order), binds the booking and the unmatched bookings of its
     chain (same iCalUID, rescheduleUid links) to the application, then runs
-    scheduling.services.sync_application, so the schedule, status transition,
+    scheduling.bookings.sync_application, so the schedule, status transition,
     stage and history ("Matched by <user>") are exactly a webhook's. Marks the
     orphan matched by `user`, and with `remember_email` adds the booker's email
     as an alternate email, so the applicant's next bookings match by themselves.
@@ -275,7 +275,7 @@ def match_orphan(orphan, application, *, user, remember_email=True):
     ApplicationClosed when the application is accepted, waitlisted or declined,
     ValueError when the application is in another cohort.
     """
-    from scheduling.services import sync_application  # scheduling.services imports this module
+    from scheduling.bookings import sync_application  # scheduling.services imports this module
 
     if application.cohort_id != orphan.cohort_id:
         raise ValueError("The application is not in the orphan's cohort.")
@@ -303,7 +303,7 @@ def match_orphan(orphan, application, *, user, remember_email=True):
         # The deliveries of those bookings now concern the application (its detail page lists them).
         WebhookDelivery.objects.filter(
             cohort=locked.cohort_id, booking_uid__in=[b.uid for b in chain], application__isnull=True,
-        ).update(application=application)
+        ).update(application=application, match_rule=MatchRule.MANUAL)
         email = normalize_email(locked.email)
         if remember_email and email and email != application.contact_email:
             ApplicationEmail.objects.get_or_create(application=application, email=email)

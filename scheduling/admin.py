@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from .models import Booking, WebhookDelivery
-from .services import process_delivery
+from .ingest import process_delivery
 
 
 @admin.register(WebhookDelivery)

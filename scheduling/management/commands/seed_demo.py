@@ -10,8 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from applications.models import Application, Cohort, Membership, Organization
-from scheduling import calcom
-from scheduling.calcom import BookingEvent
+from scheduling.providers import calcom
+from scheduling.events import BookingEvent
 from scheduling.services import apply_booking_event
 from scheduling.status import Status
 

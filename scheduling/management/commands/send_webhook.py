@@ -6,7 +6,7 @@ import requests
 from django.core.management.base import BaseCommand, CommandError
 
 from applications.models import Cohort
-from scheduling import calcom
+from scheduling.providers import calcom
 
 
 class Command(BaseCommand):
