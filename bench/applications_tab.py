@@ -3,8 +3,8 @@
     .venv/bin/python bench/applications_tab.py            # a cohort of 10,000 applications
     .venv/bin/python bench/applications_tab.py --large    # and one of 100,000
 
-Runs on PostgreSQL in its own database (DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432/cohortos_bench_tab, created if missing), builds
+Runs on PostgreSQL in its own database (--database-url or BENCH_DATABASE_URL; default
+the bench server's `<BENCH_DB_PREFIX>tab`, cohortos_bench_tab, created if missing), builds
 the cohorts once (reused on the next run), then times, round by round and side by
 side, our tab's first page, a status-filtered page and a search against the admin
 changelist for the same cohort with the same filter. Prints medians, the ratio
@@ -28,7 +28,10 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/cohortos_bench_tab"
+
+from bench import common  # noqa: E402
+
+DEFAULT_URL = common.database_url(common.database_name("tab"))
 
 FIRST = ["Ada", "Alan", "Barbara", "Claude", "Dorothy", "Edsger", "Frances", "Grace", "Hedy", "Ivan",
          "Joan", "Katherine", "Leslie", "Margaret", "Niklaus", "Olga", "Radia", "Sophie", "Tim",

@@ -3,7 +3,7 @@
     .venv/bin/python bench/apply_cost.py              # about 2 minutes
     .venv/bin/python bench/apply_cost.py --sizes 1000,10000 --no-results
 
-In-process on PostgreSQL (a fresh database `cohortos_bench_apply`), without HTTP: at
+In-process on PostgreSQL (a fresh database, `cohortos_bench_apply` unless `--database` says otherwise), without HTTP: at
 each size, 1,000 calls of `scheduling.ingest.receive_calcom_delivery` (store + match +
 apply, one delivery each): 500 BOOKING_CREATED for applications never booked (half
 matched by `metadata.application_id`, half by the booker's email only) then the 500
@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-DB_NAME = "cohortos_bench_apply"
 APPLIES = 1000
 FLAT_FACTOR = 1.5
 FILTERED_ROWS_LIMIT = 200
@@ -133,13 +132,14 @@ def main():
     parser = argparse.ArgumentParser(description="Apply cost per webhook at growing cohort sizes.")
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--keep", action="store_true")
+    common.add_database_argument(parser, "apply")
     parser.add_argument("--no-results", action="store_true")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     assert sizes == sorted(sizes) and sizes[-1] <= 1_000_000
 
-    common.recreate_database(DB_NAME)
-    common.setup_django(DB_NAME)
+    common.recreate_database(args.database)
+    common.setup_django(args.database)
     from django.core.management import call_command
     from django.db import connection, connections
 
@@ -210,7 +210,7 @@ a tenth an alternate email. Times are wall-clock per call on a machine shared wi
 """)
     connections.close_all()
     if not args.keep:
-        common.drop_database(DB_NAME)
+        common.drop_database(args.database)
     return 0 if flat and indexed else 1
 
 

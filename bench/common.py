@@ -1,8 +1,11 @@
 """Shared helpers for the benchmarks: a fresh PostgreSQL database, machine facts, tables, RESULTS.md.
 
-Every benchmark works in its own database named `cohortos_bench_*` on the local
-PostgreSQL server (created fresh, dropped afterwards unless --keep), so it never
-touches a developer's or another test run's data.
+Every benchmark works in its own database on the local PostgreSQL server (created
+fresh, dropped afterwards unless --keep), so it never touches a developer's or
+another test run's data. Its name is `<BENCH_DB_PREFIX><bench>` (prefix
+`cohortos_bench_` unless the environment says otherwise, so two people can bench on
+one server at once), or whatever `--database NAME` says; a name must contain
+"bench", because the benchmark drops it.
 """
 
 import os
@@ -18,19 +21,44 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
 PG_SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "cohortos_bench_")
+
+
+def _check_name(name):
+    # The benches drop their database: refuse a name that does not say it is a bench's.
+    if "bench" not in name:
+        raise SystemExit(f"refusing database {name!r}: a benchmark database's name must contain 'bench'")
+
+
+def database_name(bench):
+    """Return the default database name of benchmark `bench` ("webhook"): BENCH_DB_PREFIX + bench."""
+    return f"{DB_PREFIX}{bench}"
+
+
+def add_database_argument(parser, bench):
+    """Add `--database NAME` (default `database_name(bench)`) to an argparse parser."""
+    parser.add_argument("--database", default=database_name(bench),
+                        help=f"database to create, use and drop (default {database_name(bench)}; "
+                             "BENCH_DB_PREFIX changes the prefix, BENCH_PG the server)")
 
 
 def database_url(name):
     """Return the DATABASE_URL of bench database `name` on the local server."""
-    assert name.startswith("cohortos_bench_"), name
+    _check_name(name)
     return f"{PG_SERVER}/{name}"
+
+
+def load_average():
+    """Return the 1-, 5- and 15-minute load averages as "1.2 / 0.9 / 0.7 on 2 CPUs"."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} CPUs"
 
 
 def recreate_database(name):
     """Drop (if present) and create the PostgreSQL database `name`; return its URL."""
     import psycopg
 
-    assert name.startswith("cohortos_bench_"), name
+    _check_name(name)
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -40,7 +68,7 @@ def recreate_database(name):
 def drop_database(name):
     import psycopg
 
-    assert name.startswith("cohortos_bench_"), name
+    _check_name(name)
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -133,7 +161,7 @@ def machine_facts(pg_version=""):
     parts = [
         f"{os.cpu_count()} CPUs ({cpu})", mem, platform.platform(terse=True),
         f"Python {platform.python_version()}", f"Django {django.get_version()}",
-        pg_version, f"git {commit}" if commit else "",
+        pg_version, f"git {commit}" if commit else "", f"load average {load_average()}",
     ]
     return ", ".join(p for p in parts if p)
 

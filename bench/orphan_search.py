@@ -4,7 +4,7 @@
     .venv/bin/python bench/orphan_search.py --sizes 10000 --no-results
 
 In-process through Django's test client (the server's work: queries and rendering, no
-network), on PostgreSQL in a fresh database `cohortos_bench_orphans`: a cohort grown
+network), on PostgreSQL in a fresh database, `cohortos_bench_orphans` unless `--database` says otherwise: a cohort grown
 to each size (varied names and emails, mixed statuses), one orphaned interview, and
 an org admin. Times the htmx request the modal's debounced search box sends
 (`orphans:candidates` with `?q=`): a surname, an email fragment, a miss, and the empty
@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-DB_NAME = "cohortos_bench_orphans"
 ROUNDS = 25
 TARGET_MS = 100.0
 FIRST = ["Ada", "Alan", "Barbara", "Claude", "Dorothy", "Edsger", "Frances", "Grace", "Hedy", "Ivan", "Joan",
@@ -64,12 +63,13 @@ def main():
     parser = argparse.ArgumentParser(description="The orphan modal's search at scale.")
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--keep", action="store_true")
+    common.add_database_argument(parser, "orphans")
     parser.add_argument("--no-results", action="store_true")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    common.recreate_database(DB_NAME)
-    common.setup_django(DB_NAME)
+    common.recreate_database(args.database)
+    common.setup_django(args.database)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection, connections
@@ -136,7 +136,7 @@ search box sends it; {ROUNDS} rounds each after 3 warm-ups; one orphan, an org a
 """)
     connections.close_all()
     if not args.keep:
-        common.drop_database(DB_NAME)
+        common.drop_database(args.database)
     return 0 if worst < TARGET_MS else 1
 
 

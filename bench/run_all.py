@@ -24,13 +24,14 @@ BENCH = Path(__file__).resolve().parent
 HELPERS = {"__init__", "common", "loadgen", "run_all", "settings_bench", "urls_bench"}
 # Known benchmarks first, in this order, with their arguments.
 ARGS = {
+    "statements": [],
     "webhook_throughput": [],
     "apply_cost": [],
     "applications_tab": ["--large"],
     "orphan_search": [],
 }
 # Benchmarks that maintain their own section of RESULTS.md.
-WRITES_RESULTS = {"webhook_throughput", "apply_cost", "orphan_search"}
+WRITES_RESULTS = {"statements", "webhook_throughput", "apply_cost", "orphan_search"}
 TIMEOUT_SECONDS = 3600
 
 

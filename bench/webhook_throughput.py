@@ -4,7 +4,7 @@
     .venv/bin/python bench/webhook_throughput.py --apps 2000 --no-results   # a quick look
 
 What it does, in one process tree on loopback only:
-1. creates a fresh database `cohortos_bench_webhook`, migrates it, creates a cohort
+1. creates a fresh database (`cohortos_bench_webhook` unless `--database` says otherwise), migrates it, creates a cohort
    with 10,000 applications (waiting for round one), and the floor's table;
 2. starts gunicorn serving cohortos.wsgi with bench/settings_bench.py (the app's
    settings, DEBUG off, persistent connections, plus the bench-only floor view);
@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-DB_NAME = "cohortos_bench_webhook"
 UTC = timezone.utc
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
@@ -149,8 +148,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(port, workers, threads, log_path):
-    env = common.django_env(DB_NAME)
+def start_server(port, workers, threads, log_path, db_name):
+    env = common.django_env(db_name)
     command = [GUNICORN, "cohortos.wsgi:application", "--worker-class", "gthread",
                "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
                "--chdir", str(common.ROOT), "--keep-alive", "30", "--backlog", "2048",
@@ -194,13 +193,13 @@ def server_pids(server):
     return [server.pid, *map(int, children)]
 
 
-def postgres_pids():
+def postgres_pids(db_name):
     """Return the pids of the PostgreSQL backends serving the bench database (gunicorn's connections)."""
     import psycopg
 
-    with psycopg.connect(common.database_url(DB_NAME), autocommit=True) as conn:
+    with psycopg.connect(common.database_url(db_name), autocommit=True) as conn:
         rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                            [DB_NAME]).fetchall()
+                            [db_name]).fetchall()
     return [row[0] for row in rows]
 
 
@@ -281,12 +280,13 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8, help="client connections at max rate")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    common.add_database_argument(parser, "webhook")
     parser.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
     args = parser.parse_args()
     assert 0 < args.apps <= 200_000
 
-    common.recreate_database(DB_NAME)
-    common.setup_django(DB_NAME)
+    common.recreate_database(args.database)
+    common.setup_django(args.database)
     from django.core.management import call_command
     from django.db import connection, connections
 
@@ -331,7 +331,7 @@ def main():
     results = []
     print(f"gunicorn gthread {args.workers}×{args.threads} on 127.0.0.1:{port}; {args.apps} applications; "
           f"client concurrency {args.concurrency}", flush=True)
-    server = start_server(port, args.workers, args.threads, log_path)
+    server = start_server(port, args.workers, args.threads, log_path, args.database)
     try:
         with tempfile.TemporaryDirectory() as workdir:
             load(warm_plan, port, args.concurrency, workdir=workdir)
@@ -342,7 +342,7 @@ def main():
                                      ("floor, max rate (again)", floor_plan, None),
                                      ("yardstick: verify+store only, max rate", store_plan, None)):
                 print(f"… {name}: {len(plan)} requests", flush=True)
-                backends = postgres_pids()
+                backends = postgres_pids(args.database)
                 before = cpu_seconds(server_pids(server)), cpu_seconds(backends)
                 outcome = load(plan, port, args.concurrency, workdir=workdir)
                 cpu = (cpu_seconds(server_pids(server)) - before[0], cpu_seconds(backends) - before[1])
@@ -352,7 +352,7 @@ def main():
             name = f"ours, half our max ({half_rate:.0f} req/s)"
             print(f"… {name}: {len(ours_half)} requests", flush=True)
             # Open loop: enough connections that a slow answer never delays the next request.
-            backends = postgres_pids()
+            backends = postgres_pids(args.database)
             before = cpu_seconds(server_pids(server)), cpu_seconds(backends)
             outcome = load(ours_half, port, max(32, args.concurrency), rate=half_rate, workdir=workdir)
             cpu = (cpu_seconds(server_pids(server)) - before[0], cpu_seconds(backends) - before[1])
@@ -418,7 +418,7 @@ load average after each phase is in the last column; above {os.cpu_count()} mean
 """)
     if not args.keep:
         connections.close_all()
-        common.drop_database(DB_NAME)
+        common.drop_database(args.database)
     return 0 if (ratio >= TARGET_RATIO and half["p99"] < TARGET_P99_MS and errors == 0 and state_ok) else 1
 
 
