@@ -166,11 +166,26 @@ def bump_cohort_version(cohort_id):
     for the rest of a webhook's transaction would queue every delivery of the
     cohort behind it, and could deadlock with the application locks taken later.
     A poll between the commit and the bump sees the old stamp and the next one the
-    new: the tab is at most one poll late. Returns None.
+    new: the tab is at most one poll late. Several changes in one transaction bump
+    once. Returns None.
     """
-    transaction.on_commit(
-        lambda: Cohort.objects.filter(pk=cohort_id).update(version=F("version") + 1)
-    )
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+        isinstance(callback, _BumpVersion) and callback.cohort_id == cohort_id
+        for _sids, callback, _robust in connection.run_on_commit
+    ):
+        return  # already queued in this transaction (dropped with it if it rolls back)
+    transaction.on_commit(_BumpVersion(cohort_id))
+
+
+class _BumpVersion:
+    """The after-commit bump of one cohort's version (a callable bump_cohort_version can recognise)."""
+
+    def __init__(self, cohort_id):
+        self.cohort_id = cohort_id
+
+    def __call__(self):
+        Cohort.objects.filter(pk=self.cohort_id).update(version=F("version") + 1)
 
 
 class ApplicationQuerySet(models.QuerySet):
@@ -205,15 +220,14 @@ class ApplicationQuerySet(models.QuerySet):
     def with_email(self, email):
         """Return applications whose contact email or an alternate email is `email` (normalised).
 
-        Two indexed queries, not one: `contact_email = … OR pk IN (subquery)` makes
-        PostgreSQL filter every application of the cohort (bench/apply_cost.py).
+        One query: `pk IN (contact matches UNION ALL alternate matches)`, two index
+        lookups. Not `contact_email = … OR pk IN (subquery)`, which makes PostgreSQL
+        filter every application of the cohort (bench/apply_cost.py).
         """
         email = normalize_email(email)
-        alternates = list(
-            ApplicationEmail.objects.filter(email=email, application__in=self)
-            .values_list("application_id", flat=True)[:10]
-        )
-        return self.filter(models.Q(contact_email=email) | models.Q(pk__in=alternates))
+        contact = self.filter(contact_email=email).values("pk")
+        alternates = ApplicationEmail.objects.filter(email=email, application__in=self).values("application_id")
+        return self.filter(pk__in=contact.union(alternates, all=True))
 
 
 def normalize_email(email):
@@ -278,13 +292,15 @@ class Application(models.Model):
         super().save(*args, **kwargs)
         bump_cohort_version(self.cohort_id)
 
-    def move_to(self, new, *, delivery=None, user=None, note="", reopen=False):
+    def move_to(self, new, *, delivery=None, user=None, note="", reopen=False, fields=None):
         """Move to status `new` and record why; the only writer of `status`.
 
         Pass the cause: `delivery` (a scheduling.WebhookDelivery) or `user` (the
         admin); `note` says more ("matched by …"). Checks the transition table,
         updates with a conditional UPDATE on the status this instance holds, syncs
-        `current_stage` and writes a StatusChange. Returns that StatusChange.
+        `current_stage` and writes a StatusChange. `fields` ({name: value}) are other
+        columns written by the same UPDATE (the schedule that causes the move) and
+        set on this instance. Returns the StatusChange.
         Raises InvalidTransition when the table forbids the move and StatusConflict
         when the row's status changed since this instance was read.
 
@@ -302,13 +318,13 @@ class Application(models.Model):
             check_transition(old, new)
         now = timezone.now()
         stage = stage_for(new)
-        updated = Application.objects.filter(pk=self.pk, status=old).update(
-            status=new, current_stage=stage, updated_at=now, status_changed_at=now,
-        )
+        fields = {**(fields or {}), "status": new, "current_stage": stage, "updated_at": now,
+                  "status_changed_at": now}
+        updated = Application.objects.filter(pk=self.pk, status=old).update(**fields)
         if updated != 1:
             raise StatusConflict(old, new)
-        self.status, self.current_stage, self.updated_at = new, stage, now
-        self.status_changed_at = now
+        for name, value in fields.items():
+            setattr(self, name, value)
         bump_cohort_version(self.cohort_id)
         return StatusChange.objects.create(
             application=self, old_status=old, new_status=new, created_at=now,

@@ -8,6 +8,7 @@ from applications.models import Application, bump_cohort_version
 
 from . import events
 from .models import Booking
+from .rows import insert_unless_conflict
 from .status import status_after_booking, status_after_cancel
 
 STATE_FOR_TRIGGER = {
@@ -21,18 +22,42 @@ STATE_FOR_TRIGGER = {
 NOT_SUPERSEDING = frozenset({Booking.State.PENDING, Booking.State.REJECTED})
 
 
-def merge_booking_event(cohort, event, application, *, at):
-    """Fold `event` into the Booking row for its uid (created if new) and return the row.
+class BookingClaimed(Exception):
+    """The booking is stored already and belongs to another application than the one matched."""
+
+
+def merge_booking_event(cohort, event, application, *, at, round=None, take=True):
+    """Fold `event` into the Booking row for its uid (created if new); return (Booking, created).
 
     Links (`iCalUID`, `rescheduleUid`) are always kept. State and schedule follow
     the event only when it is newer, by (`at`, iCalSequence), than the newest one
     already applied: an old event arriving late never overwrites newer state.
     MEETING_ENDED only records when the interview ended. `at` is an aware UTC
-    datetime, the event's createdAt.
+    datetime, the event's createdAt; `round` the interview round (1 or 2) of the
+    event's type, when known. A new booking is inserted with `application` (an
+    Application or None) and the event already merged, in one statement; a stored
+    one is locked (select_for_update), merged and saved, and keeps its
+    application. When it belongs to another application and `take` is False,
+    raises BookingClaimed before anything is written.
     """
-    booking, created = Booking.objects.select_for_update().get_or_create(
-        cohort=cohort, uid=event.uid[:64], defaults={"application": application}
-    )
+    uid = event.uid[:64]
+    booking = Booking(cohort=cohort, uid=uid, application=application, round=round)
+    _fold(booking, event, at=at, created=True)
+    if insert_unless_conflict(booking) is not None:
+        return booking, True
+    booking = Booking.objects.select_for_update().get(cohort=cohort, uid=uid)
+    owner = application.pk if application is not None else None
+    if not take and booking.application_id not in (None, owner):
+        raise BookingClaimed
+    _fold(booking, event, at=at, created=False)
+    if round is not None:
+        booking.round = round
+    booking.save()
+    return booking, False
+
+
+def _fold(booking, event, *, at, created):
+    """Merge `event` into `booking` in memory (`created`: the row is new)."""
     if event.ical_uid:
         booking.ical_uid = event.ical_uid[:200]
     if event.reschedule_uid and event.reschedule_uid != event.uid:
@@ -65,8 +90,6 @@ def merge_booking_event(cohort, event, application, *, at):
     elif booking.start is None:
         _copy_schedule(booking, event)  # a stale event still tells us when the booking was
     booking.updated_at = timezone.now()
-    booking.save()
-    return booking
 
 
 def _copy_schedule(booking, event):
@@ -147,13 +170,7 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     }
     previous_uid = application.interview_booking_uid
     was_scheduled = bool(previous_uid)
-    changed = [name for name, value in fields.items() if getattr(application, name) != value]
-    if changed:
-        fields["updated_at"] = timezone.now()
-        Application.objects.filter(pk=application.pk).update(**fields)
-        bump_cohort_version(application.cohort_id)
-        for name, value in fields.items():
-            setattr(application, name, value)
+    changed = {name: value for name, value in fields.items() if getattr(application, name) != value}
 
     target = None
     if not move_status:
@@ -171,9 +188,16 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     elif was_scheduled:
         words.append("schedule cleared")
     if target is not None:
+        # The new schedule rides on the status move's UPDATE: one write of the row.
         old = application.status
-        application.move_to(target, delivery=delivery, user=user, note=note)
+        application.move_to(target, delivery=delivery, user=user, note=note, fields=changed)
         words.append(f"{old} → {target}")
+    elif changed:
+        changed["updated_at"] = timezone.now()
+        Application.objects.filter(pk=application.pk).update(**changed)
+        bump_cohort_version(application.cohort_id)
+        for name, value in changed.items():
+            setattr(application, name, value)
     if pending is not None:
         words.append(f"pending confirmation {pending.uid}")
     if asked is not None:

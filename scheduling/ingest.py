@@ -10,12 +10,13 @@ import hashlib
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from .models import SETTLED, Outcome, WebhookDelivery
 from .providers import calcom
+from .rows import insert_unless_conflict
 from .services import Result, apply_booking_event
 
 logger = logging.getLogger(__name__)
@@ -51,45 +52,61 @@ def receive_calcom_delivery(cohort, body):
     }
     if error:
         fields.update(outcome=Outcome.REJECTED, error=error, processed_at=timezone.now())
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(**fields)
-    except IntegrityError:
+    delivery = WebhookDelivery(**fields)
+    # One statement, committed at once (autocommit): the body is stored before anything is
+    # applied, and a copy already stored makes it do nothing instead of failing.
+    if insert_unless_conflict(delivery) is None:
         return _redelivered(fields, event)
     if error:
         return delivery, Result(Outcome.REJECTED, error)
-    return delivery, process_delivery(delivery, event)
+    return delivery, process_delivery(delivery, event, cohort=cohort)
+
+
+def _count_redelivery(cohort, sha256):
+    """Count one more copy of the body stored as (`cohort`, `sha256`); return that delivery, or None.
+
+    One `UPDATE … RETURNING`: the stored row's id, outcome and error, without its body.
+    """
+    table = WebhookDelivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET redeliveries = redeliveries + 1 WHERE cohort_id = %s AND sha256 = %s "
+            "RETURNING id, outcome, error",
+            [cohort.pk, sha256],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, outcome, error = row
+    return WebhookDelivery(pk=pk, cohort=cohort, sha256=sha256, outcome=outcome, error=error)
 
 
 def _redelivered(fields, event):
     """Handle a body whose sha256 or logical key is already stored."""
     cohort = fields["cohort"]
-    original = WebhookDelivery.objects.filter(cohort=cohort, sha256=fields["sha256"]).first()
-    if original is not None:
-        WebhookDelivery.objects.filter(pk=original.pk).update(redeliveries=F("redeliveries") + 1)
-    else:
-        original = WebhookDelivery.objects.get(cohort=cohort, logical_key=fields["logical_key"])
-        # A re-serialised copy: keep its bytes too, marked as the duplicate it is.
+    original = _count_redelivery(cohort, fields["sha256"])
+    if original is None:
+        original = WebhookDelivery.objects.defer("body").get(cohort=cohort, logical_key=fields["logical_key"])
+        # A re-serialised copy: keep its bytes too, marked as the duplicate it is (the same
+        # re-serialised bytes arriving twice at once store one copy).
         fields.update(logical_key=None, outcome=Outcome.DUPLICATE, duplicate_of=original,
                       detail=f"Same event as delivery #{original.pk}.", processed_at=timezone.now())
-        try:
-            with transaction.atomic():
-                WebhookDelivery.objects.create(**fields)
-        except IntegrityError:
-            pass  # the very same re-serialised bytes arrived twice at once; one copy is enough
+        insert_unless_conflict(WebhookDelivery(**fields))
     if original.outcome == Outcome.REJECTED:
         return original, Result(Outcome.REJECTED, original.error)
     if original.outcome in SETTLED:
         return original, Result(Outcome.DUPLICATE, f"Already received as delivery #{original.pk}.")
     # The first copy never finished (crash, lost connection): this redelivery completes it.
-    return original, process_delivery(original, event if fields.get("outcome") is None else None)
+    return original, process_delivery(original, event if fields.get("outcome") is None else None,
+                                      cohort=cohort)
 
 
-def process_delivery(delivery, event=None):
+def process_delivery(delivery, event=None, *, cohort=None):
     """Apply a stored delivery in one transaction and record its outcome on the row.
 
     `event` is the parsed BookingEvent, parsed again from the stored bytes when
-    None (reprocessing). Returns a Result; a delivery already settled gives
+    None (reprocessing); `cohort` the delivery's cohort when the caller has it in
+    hand (read with the row otherwise). Returns a Result; a delivery already settled gives
     outcome "duplicate" and is left as it is, except a rejected one, which is
     parsed again (the parser may have learnt since). An unexpected error is recorded as
     outcome "failed" with the error and returned, so the delivery can be retried.
@@ -97,12 +114,16 @@ def process_delivery(delivery, event=None):
     """
     try:
         with transaction.atomic():
-            # of=("self",): lock the delivery only; locking its cohort too would queue every
-            # delivery of the cohort behind this one.
-            locked = (WebhookDelivery.objects.select_for_update(of=("self",))
-                      .select_related("cohort").get(pk=delivery.pk))
+            # The row lock makes concurrent copies of one delivery apply it once. of=("self",):
+            # lock the delivery only; locking its cohort too would queue every delivery of the
+            # cohort behind this one. The body is read only when it must be parsed again.
+            rows = WebhookDelivery.objects.select_for_update(of=("self",))
+            rows = rows.select_related("cohort") if cohort is None else rows
+            locked = (rows if event is None else rows.defer("body")).get(pk=delivery.pk)
             if locked.outcome in SETTLED and locked.outcome != Outcome.REJECTED:
                 return Result(Outcome.DUPLICATE, f"Already processed as delivery #{locked.pk}.")
+            if cohort is not None:
+                locked.cohort = cohort
             if event is None:
                 event = calcom.parse(locked.body_bytes)
             result = apply_booking_event(event, cohort=locked.cohort, delivery=locked)

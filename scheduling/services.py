@@ -14,8 +14,8 @@ from applications.models import Application
 from orphans.services import ChainMatchedMeanwhile, close_orphan_for_booking, record_orphan
 
 from . import events, links
-from .bookings import merge_booking_event, sync_application
-from .matching import BY_REFERENCE, match_application
+from .bookings import BookingClaimed, merge_booking_event, sync_application
+from .matching import BY_REFERENCE, booking_chain, match_application
 from .models import Booking, Outcome
 from .rounds import round_for_event, wrong_round
 
@@ -56,28 +56,33 @@ def apply_booking_event(event, *, cohort, delivery=None):
         return Result(Outcome.IGNORED, "Ping test: nothing to change.")
     if event.trigger not in events.BOOKING_TRIGGERS:
         return Result(Outcome.IGNORED, f"{event.trigger} is not a trigger Cohort-OS acts on.")
-    for attempt in range(1, MATCH_ATTEMPTS + 1):
-        try:
-            with transaction.atomic():
+    # No savepoint per attempt: a try that must match again stops before it writes anything
+    # but the booking merge, which the next try repeats to the same result (the locks it took
+    # are kept until commit, as they would be re-taken).
+    with transaction.atomic(savepoint=False):
+        for attempt in range(1, MATCH_ATTEMPTS + 1):
+            try:
                 return _apply_once(event, cohort, delivery, final=attempt == MATCH_ATTEMPTS)
-        except _OwnerChanged:
-            continue  # the savepoint rolled back, releasing the booking lock; match afresh
+            except (_OwnerChanged, BookingClaimed):
+                continue
 
 
 def _apply_once(event, cohort, delivery, *, final):
-    application, how = match_application(cohort, event)
-    if application is not None:
-        # Every change to one application's schedule queues here, whatever booking it is about.
-        application = Application.objects.select_for_update().get(pk=application.pk)
+    chain = booking_chain(cohort, event)
+    # The application comes back locked: every change to one application's schedule queues
+    # here, whatever booking it is about.
+    application, how = match_application(cohort, event, chain=chain)
     at = event.created_at or (delivery.received_at if delivery else timezone.now())
-    booking = merge_booking_event(cohort, event, application, at=at)
+    booked_round = None
+    if event.trigger in events.NEW_BOOKING_TRIGGERS:
+        booked_round = round_for_event(cohort, event)
+    # Another delivery may have bound this booking after we matched; only the booking link's
+    # own application_id outranks that binding (BookingClaimed: match again).
+    booking, created = merge_booking_event(cohort, event, application, at=at, round=booked_round,
+                                           take=how in BY_REFERENCE or final)
 
     owner_id = booking.application_id
     claimed = owner_id is not None and owner_id != (application.pk if application else None)
-    if claimed and how not in BY_REFERENCE and not final:
-        # Another delivery bound this booking after we matched; only the booking link's own
-        # application_id outranks that binding.
-        raise _OwnerChanged
     ref_problem = links.check_ref(cohort, event.application_id).problem
     if application is None:
         try:
@@ -93,16 +98,13 @@ def _apply_once(event, cohort, delivery, *, final):
         Booking.objects.filter(pk=booking.pk).update(application=application)
         booking.application = application
         close_orphan_for_booking(cohort, booking, application)
-    _adopt_chain(cohort, booking, application)
+    if not created or any(b.application_id is None and b.pk != booking.pk for b in chain):
+        # A new booking's links are the event's, so `chain` already shows whether it has
+        # unmatched neighbours; a stored one may carry links this event does not.
+        _adopt_chain(cohort, booking, application)
     # The round comes from the event type; a booking of the other round's event type is
     # recorded but must not move the status as if it were the round the applicant waits for.
-    misfit = ""
-    if event.trigger in events.NEW_BOOKING_TRIGGERS:
-        booked_round = round_for_event(cohort, event)
-        if booked_round is not None and booking.round != booked_round:
-            Booking.objects.filter(pk=booking.pk).update(round=booked_round)
-            booking.round = booked_round
-        misfit = wrong_round(application.status, booked_round)
+    misfit = wrong_round(application.status, booked_round) if event.trigger in events.NEW_BOOKING_TRIGGERS else ""
     changed = sync_application(
         application, touched=booking,
         opens=event.trigger in (events.BOOKING_CREATED, events.BOOKING_RESCHEDULED),
