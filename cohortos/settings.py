@@ -158,6 +158,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # Cal.com bodies are a few kB; anything over this is rejected (but still stored).
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+# Seconds each process keeps the cohort behind a webhook key (scheduling/webhook_keys.py); 0: off.
+WEBHOOK_COHORT_CACHE_SECONDS = int(os.environ.get("WEBHOOK_COHORT_CACHE_SECONDS", "5"))
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:

@@ -38,8 +38,9 @@ def round_for_event(cohort, event):
     """
     if not (event.event_type or event.event_type_id):
         return None
-    for interview_round in InterviewRound.objects.filter(cohort=cohort).exclude(event_types=[]):
-        if interview_round.holds_event_type(event.event_type, event.event_type_id):
+    # cohort.rounds: read with the cohort when it came from scheduling.webhook_keys.
+    for interview_round in cohort.rounds.all():
+        if interview_round.event_types and interview_round.holds_event_type(event.event_type, event.event_type_id):
             return interview_round.number
     return None
 

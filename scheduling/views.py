@@ -6,11 +6,10 @@ from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from applications.models import Cohort
-
 from .providers import calcom
 from .models import Outcome
 from .ingest import receive_calcom_delivery
+from .webhook_keys import cohort_for_key
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +38,18 @@ def calcom_webhook(request, webhook_key):
         response["Allow"] = "POST"
         return response
     try:
-        cohort = Cohort.objects.filter(webhook_key=webhook_key).first()
+        cohort = cohort_for_key(webhook_key)
         if cohort is None:
             return _error(404, "Unknown webhook URL.")
         body = request.read(STORE_LIMIT_BYTES + 1)
         if len(body) > STORE_LIMIT_BYTES:
             return _error(413, "Body is over 8 MiB; not stored.")
         signature = request.headers.get(calcom.SIGNATURE_HEADER)
+        if not calcom.verify(body, signature, cohort.webhook_secret):
+            # The cached secret may have been rotated in another process: ask the database.
+            cohort = cohort_for_key(webhook_key, fresh=True)
+        if cohort is None:
+            return _error(404, "Unknown webhook URL.")
         if not calcom.verify(body, signature, cohort.webhook_secret):
             problem = (
                 f"Missing {calcom.SIGNATURE_HEADER} header." if not signature

@@ -33,6 +33,16 @@ def _celery_eager(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_webhook_keys():
+    """Start every test with an empty webhook-key → cohort cache (scheduling/webhook_keys.py)."""
+    from scheduling.webhook_keys import forget_all
+
+    forget_all()
+    yield
+    forget_all()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
