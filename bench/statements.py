@@ -17,7 +17,6 @@ The cohort has `--apps` applications (default 10,000). Targets (issue 15): at mo
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -26,26 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common  # noqa: E402
 
 TARGETS = {"created, matched by email": 12, "byte-identical redelivery": 3}
-
-
-def postgres_log():
-    """Return the path of PostgreSQL's server log, or None when it cannot be read here."""
-    configured = os.environ.get("BENCH_PG_LOG")
-    candidates = [Path(configured)] if configured else sorted(Path("/var/log/postgresql").glob("postgresql-*.log"))
-    for path in candidates:
-        if path.is_file() and os.access(path, os.R_OK):
-            return path
-    return None
-
-
-def errors_logged(log, offset, pid):
-    """Return the ERROR lines backend `pid` wrote to `log` after byte `offset`."""
-    if log is None:
-        return None
-    with open(log, "rb") as f:
-        f.seek(offset)
-        text = f.read().decode(errors="replace")
-    return [line for line in text.splitlines() if f"[{pid}]" in line and " ERROR: " in line]
 
 
 def main():
@@ -65,7 +44,7 @@ def main():
     from django.test.utils import CaptureQueriesContext
 
     from applications.models import Application, Cohort, Organization
-    from bench.webhook_throughput import bodies_for, chain_for, signed
+    from bench.webhook_throughput import bodies_for, chain_for, errors_logged, postgres_log, signed
 
     call_command("migrate", verbosity=0)
     org = Organization.objects.create(name="Bench org", slug="bench-org")
@@ -104,7 +83,7 @@ def main():
         offset = log.stat().st_size if log else 0
         with CaptureQueriesContext(connection) as captured:
             response = post(body)
-        errors = errors_logged(log, offset, pid)
+        errors = errors_logged(log, offset, [pid])
         count = len(captured.captured_queries)
         target = TARGETS.get(name)
         met = target is None or count <= target
