@@ -106,6 +106,14 @@ class Cohort(models.Model):
     slug = models.SlugField(max_length=80, unique=True, blank=True)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
     webhook_secret = models.CharField(max_length=128, default=new_webhook_secret)
+    # Other providers' secrets are theirs to issue: pasted in by an admin, empty until then
+    # (and until then that provider's webhook answers 403 saying so).
+    calendly_signing_key = models.CharField(
+        max_length=200, blank=True,
+        help_text="The signing key of the cohort's Calendly webhook subscription.")
+    cronofy_client_secret = models.CharField(
+        max_length=200, blank=True,
+        help_text="The client secret of the Cronofy application that sends Scheduler notifications.")
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = CohortQuerySet.as_manager()
@@ -135,11 +143,12 @@ class Cohort(models.Model):
         self.webhook_secret = new_webhook_secret()
         self.save(update_fields=["webhook_secret"])
 
-    def webhook_path(self):
-        """Return the path Cal.com posts to, with its trailing slash (PROTOCOL.md §5)."""
+    def webhook_path(self, provider="calcom"):
+        """Return the path `provider` ("calcom", "calendly", "cronofy") posts to, with its
+        trailing slash (PROTOCOL.md §5: a redirect is a failed delivery)."""
         from django.urls import reverse
 
-        return reverse("scheduling:calcom_webhook", args=[self.webhook_key])
+        return reverse(f"scheduling:{provider}_webhook", args=[self.webhook_key])
 
 
 class ApplicationQuerySet(models.QuerySet):
@@ -216,6 +225,12 @@ class Application(models.Model):
     interview_time_zone = models.CharField(max_length=64, blank=True)
     interview_event_type = models.CharField(max_length=200, blank=True)
     interview_ended_at = models.DateTimeField(null=True, blank=True)
+    # Where it came from, who interviews, where (when not a link), and whether the
+    # applicant missed it: copied from the current booking for the tab's Pipeline column.
+    interview_provider = models.CharField(max_length=16, blank=True)
+    interview_organizer = models.CharField(max_length=200, blank=True)
+    interview_location = models.CharField(max_length=500, blank=True)
+    interview_no_show = models.BooleanField(default=False)
 
     # A booking waiting for the host's confirmation (BOOKING_REQUESTED).
     pending_booking_uid = models.CharField(max_length=64, blank=True)
@@ -293,7 +308,8 @@ class Application(models.Model):
     def pipeline(self):
         """Return what the Pipeline column shows for this row.
 
-        One of "reschedule" (the host asked for a new time), "scheduled", "pending"
+        One of "reschedule" (the host asked for a new time), "no_show" (a past interview
+        the applicant missed: an admin decides what follows), "scheduled", "pending"
         (nothing confirmed, a booking awaits the host's confirmation), "awaiting" or
         "" (nothing to schedule). A host's request outranks everything: it is what the
         admin has to act on. A confirmed interview outranks a pending one, which the
@@ -301,6 +317,8 @@ class Application(models.Model):
         """
         if self.reschedule_requested:
             return "reschedule"
+        if self.interview_no_show and self.interview_is_past:
+            return "no_show"
         if self.status in SCHEDULED and self.interview_start:
             return "scheduled"
         if self.pending_booking_uid:

@@ -15,9 +15,10 @@ MATCHED_BY_EMAIL = "email"
 def match_application(cohort, event):
     """Find the application `event` is about, within `cohort`.
 
-    Tries, in order: `metadata.application_id` (public id, or numeric pk) when it
-    names an application of this cohort; a booking chain we already know (`uid`,
-    `rescheduleUid`, `iCalUID`; the booking's own uid first); the booker's email
+    Tries, in order: the link's reference (`event.application_id`, whatever the
+    provider: a public id, or numeric pk) when it names an application of this
+    cohort; a booking chain we already know (`uid`, `rescheduleUid`, `iCalUID`, the
+    seat's attendee; the booking's own uid first); the booker's email
     against contact and alternate emails. Returns (Application, how) with how
     "metadata", "chain" or "email"; or (None, reason) with an
     OrphanedInterview.Reason value ("no_match" or "ambiguous").
@@ -33,7 +34,7 @@ def match_application(cohort, event):
             return found, MATCHED_BY_METADATA
 
     known = (
-        Booking.objects.linked_to(event.uid, reschedule_uid=event.reschedule_uid, ical_uid=event.ical_uid)
+        Booking.objects.of_event(event)
         .filter(cohort=cohort, application__isnull=False)
         .annotate(own=Case(When(uid=event.uid, then=Value(0)), default=Value(1)))
         .order_by("own", F("last_event_at").desc(nulls_last=True), "-pk")
