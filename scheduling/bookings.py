@@ -178,9 +178,11 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
 
     def moving(b):
         # The cancel half of a reschedule whose new half has not arrived yet: the interview is
-        # being moved, not lost, so it stays current until its successor takes over (§8).
+        # being moved, not lost, so if it is the current one it stays current until its
+        # successor takes over (§8). It never becomes current by itself: a cancel schedules nothing.
         return (b.state == Booking.State.CANCELLED and bool(b.rescheduled_to_uid)
-                and not successors[(b.uid, b.attendee_key)])
+                and not successors[(b.uid, b.attendee_key)]
+                and b.uid == application.interview_booking_uid)
 
     def live(b):
         return (b.state == Booking.State.ACCEPTED or moving(b)) and not superseded(b)
