@@ -100,6 +100,7 @@ class BookingEvent:
     - organizer: an Organizer (the interviewer); team, scheduling_type, assignment_reason:
       `team.name`, `schedulingType`, `assignmentReason` (text) for team events.
     - event_type, title: `payload.type` (event-type slug) and `payload.eventTitle` or `title`.
+    - event_type_id: `payload.eventTypeId` as a string of digits ("" when absent).
     - application_id: the application reference from the booking link: Cal.com's
       `metadata.application_id` or the `application-id` question, Calendly's
       `tracking.utm_content`, Cronofy's `correlation_id`. Raw: matching decides what it names.
@@ -140,6 +141,7 @@ class BookingEvent:
     scheduling_type: str = ""
     assignment_reason: str = ""
     event_type: str = ""
+    event_type_id: str = ""
     title: str = ""
     application_id: str = ""
     booking_status: str = ""

@@ -7,9 +7,9 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0005_provider_secrets_and_interviewer'),
+        ('applications', '0006_provider_secrets_and_interviewer'),
         ('orphans', '0002_alert_claim'),
-        ('scheduling', '0002_providers_seats_and_details'),
+        ('scheduling', '0003_providers_seats_and_details'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

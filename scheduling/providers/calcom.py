@@ -150,6 +150,7 @@ def parse(body):
         location=place(payload.get("location")),
         **_host(payload),
         event_type=text(payload, "type", where, lenient=True, limit=200),
+        event_type_id=_event_type_id(payload.get("eventTypeId")),
         title=(text(payload, "eventTitle", where, lenient=True)
                or text(payload, "title", where, lenient=True))[:200],
         application_id=_application_id(payload, metadata),
@@ -329,6 +330,15 @@ def _responses(answers):
         if answer:
             kept.append((one_line(label, 200) or one_line(key, 200), answer))
     return tuple(kept)
+
+
+def _event_type_id(value):
+    """Return `payload.eventTypeId` (an int on the wire) as a string of digits, or ""."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        return str(value).strip()[:20]
+    return ""
 
 
 def _application_id(payload, metadata):

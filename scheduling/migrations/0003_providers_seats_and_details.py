@@ -6,8 +6,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0005_provider_secrets_and_interviewer'),
-        ('scheduling', '0001_initial'),
+        ('applications', '0006_provider_secrets_and_interviewer'),
+        ('scheduling', '0002_rounds_invitations_links'),
     ]
 
     operations = [
