@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from .links import CALCOM, link_for, provider_for
 from .models import ApplicantToken, ScheduleChange
 
 
@@ -85,14 +86,22 @@ def touch(token):
 
 
 def booking_link_for(application):
-    """Return the applicant's bound booking link for the round they wait for, or "" when none."""
-    return ""
+    """Return the applicant's bound booking link for the round they wait for, or "" when none.
+
+    The round's booking URL with their name, email and signed ref (links.link_for).
+    """
+    return link_for(application)[1]
 
 
 def receives_webhooks(application):
-    """Return True when bookings for `application`'s round reach us by webhook.
+    """Return True when bookings for the round `application` waits for reach us by webhook.
 
-    Then the applicant's page offers no "I've booked" form: the provider tells us.
-    True when the cohort has ever received a signed delivery (its webhook is set up).
+    Then the applicant's page offers no "I've booked" form: the provider tells us. A
+    round on Cal.com (links.provider_for) counts once the cohort has received a signed
+    delivery (its webhook is set up); other schedulers never do. Without a configured
+    round, the cohort's deliveries decide alone.
     """
+    interview_round, _ = link_for(application)
+    if interview_round is not None and provider_for(interview_round.booking_url) != CALCOM:
+        return False
     return application.cohort.deliveries.exists()

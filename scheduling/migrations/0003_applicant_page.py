@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('applications', '0005_applicant_page'),
-        ('scheduling', '0001_initial'),
+        ('scheduling', '0002_rounds_invitations_links'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
