@@ -229,11 +229,6 @@ def new_applicant_key():
     return secrets.token_urlsafe(32)
 
 
-def applicant_link_expiry():
-    """Return when a token issued now stops working (settings.APPLICANT_PAGE_DAYS, default 90)."""
-    return timezone.now() + timedelta(days=settings.APPLICANT_PAGE_DAYS)
-
-
 class ApplicantTokenQuerySet(models.QuerySet):
     def usable(self, *, now=None):
         """Return tokens neither revoked nor expired at `now` (aware; default: now)."""
@@ -253,7 +248,8 @@ class ApplicantToken(models.Model):
     )
     key = models.CharField(max_length=64, unique=True, default=new_applicant_key)
     created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(default=applicant_link_expiry)
+    # created_at + settings.APPLICANT_PAGE_DAYS (default 90), set on the first save.
+    expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     # Set by an admin's revoke, or when an expired token is replaced (revoked_by empty).
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -274,6 +270,11 @@ class ApplicantToken(models.Model):
     def __str__(self):
         # Never the key itself: it is the applicant's password.
         return f"Applicant link of {self.application_id} (…{self.key[-4:]})"
+
+    def save(self, *args, **kwargs):
+        if self.expires_at is None:
+            self.expires_at = self.created_at + timedelta(days=settings.APPLICANT_PAGE_DAYS)
+        super().save(*args, **kwargs)
 
     def is_usable(self, now=None):
         """Return True when the token is neither revoked nor expired at `now`."""

@@ -13,8 +13,14 @@ from .handmade import as_aware
 DURATIONS = [(15, "15 minutes"), (30, "30 minutes"), (45, "45 minutes"), (60, "1 hour"),
              (90, "1 hour 30"), (120, "2 hours")]
 # How far from now a reported interview may be: a typo in the year is caught, a late report is not.
-# A meeting link is opened by people: only web links, never javascript: or ftp:.
-WEB_LINK = [URLValidator(schemes=["http", "https"], message="Enter a web link starting with https://.")]
+
+
+class WebLinkField(forms.URLField):
+    """A URL people will open: only http(s) web links, never javascript: or ftp:."""
+
+    default_validators = [URLValidator(schemes=["http", "https"])]
+    default_error_messages = {"invalid": "Enter a web link starting with https://."}
+
 PAST_LIMIT = timedelta(days=14)
 FUTURE_LIMIT = timedelta(days=366)
 
@@ -52,8 +58,8 @@ class WhenForm(forms.Form):
 class ApplicantBookedForm(WhenForm):
     """The applicant's "I've booked my interview": when, in their zone, and the meeting link if any."""
 
-    meeting_url = forms.URLField(
-        label="Meeting link (optional)", required=False, max_length=500, assume_scheme="https", validators=WEB_LINK,
+    meeting_url = WebLinkField(
+        label="Meeting link (optional)", required=False, max_length=500, assume_scheme="https",
         help_text="The video link from your booking confirmation, if there is one.",
     )
 
@@ -62,8 +68,8 @@ class OfflineForm(WhenForm):
     """An admin's "Schedule offline": when, how long, where, and a note for the team."""
 
     duration = forms.TypedChoiceField(label="Duration", choices=DURATIONS, coerce=int, initial=30)
-    meeting_url = forms.URLField(label="Meeting link", required=False, max_length=500,
-                                 assume_scheme="https", validators=WEB_LINK)
+    meeting_url = WebLinkField(label="Meeting link", required=False, max_length=500,
+                               assume_scheme="https")
     location = forms.CharField(label="Or location", required=False, max_length=300,
                                help_text="A room, an address or “phone call”.")
     note = forms.CharField(label="Note for the team", required=False, max_length=2000,
