@@ -4,7 +4,9 @@ The token in the URL is the only credential (scheduling/applicant.py). Every ans
 is rate-limited per token and per client IP before the token is even looked up, so
 guessing is slow as well as hopeless (256 bits); an unknown, expired or revoked token
 gets the same plain 404, which names only whom to contact. Pages carry
-`Referrer-Policy: no-referrer`, so the token never leaks to the booking tool.
+`Referrer-Policy: same-origin`, so the token never leaks to the booking tool (and
+links out say rel="noreferrer" too); "no-referrer" would make browsers send
+`Origin: null` with the form, which Django's CSRF check rightly refuses.
 """
 
 import logging
@@ -52,7 +54,7 @@ def _rate_limited(request, *, posting=False):
 
 
 def _private(response):
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

@@ -86,7 +86,7 @@ def test_page_opens_without_login_and_names_cohort_organization_and_round(client
     text = response.content.decode()
     assert cohort.name in text and cohort.organization.name in text
     assert "first-round interview" in text
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"  # the token never reaches Cal.com
     assert "no-store" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
     assert "<script>" not in text  # no inline script: CSP is coming (issue 14)
 
