@@ -232,4 +232,4 @@ def test_pipeline_marks_offline_and_unverified_interviews(admin_client, cohort, 
     handmade.record_applicant_booking(grace, start=datetime(2027, 6, 8, 14, 0, tzinfo=UTC), time_zone="UTC")
     text = admin_client.get(reverse("applications:list", args=[cohort.slug])).content.decode()
     assert "Scheduled offline" in text
-    assert "Applicant says booked:" in text and "Tue 8 Jun 14:00</time>, unverified" in text
+    assert "Applicant says booked: Tue 8 Jun 14:00, unverified" in text

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0005_applicant_page'),
+        ('applications', '0006_applicant_page'),
         ('scheduling', '0002_rounds_invitations_links'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0004_application_search_trigram'),
+        ('applications', '0005_tab_pipeline'),
     ]
 
     operations = [
