@@ -116,6 +116,9 @@ class Cohort(models.Model):
     slug = models.SlugField(max_length=80, unique=True, blank=True)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
     webhook_secret = models.CharField(max_length=128, default=new_webhook_secret)
+    reply_to_email = models.EmailField(
+        blank=True, help_text="Where applicants write back; named on their page when a link no longer works.",
+    )
     # Other providers' secrets are theirs to issue: pasted in by an admin, empty until then
     # (and until then that provider's webhook answers 403 saying so).
     calendly_signing_key = models.CharField(
@@ -249,11 +252,14 @@ class Application(models.Model):
     interview_time_zone = models.CharField(max_length=64, blank=True)
     interview_event_type = models.CharField(max_length=200, blank=True)
     interview_ended_at = models.DateTimeField(null=True, blank=True)
-    # Where it came from, who interviews, where (when not a link), and whether the
-    # applicant missed it: copied from the current booking for the tab's Pipeline column.
-    interview_provider = models.CharField(max_length=16, blank=True)
+    # Where the current interview came from (scheduling.Booking.Kind: "calcom", "offline",
+    # "applicant"), and whether it is an applicant's word no admin has confirmed yet.
+    interview_kind = models.CharField(max_length=16, blank=True)
+    interview_unverified = models.BooleanField(default=False)
+    # Who interviews, where (when not a link), and whether the applicant missed it:
+    # copied from the current booking for the tab's Pipeline column.
     interview_organizer = models.CharField(max_length=200, blank=True)
-    interview_location = models.CharField(max_length=500, blank=True)
+    interview_location = models.CharField(max_length=300, blank=True)
     interview_no_show = models.BooleanField(default=False)
 
     # A booking waiting for the host's confirmation (BOOKING_REQUESTED).

@@ -135,7 +135,7 @@ def close_orphan_for_booking(cohort, booking, application):
     elif booking.state in ("cancelled", "rejected"):
         closed = open_orphans.update(
             resolved_at=now, resolution=OrphanedInterview.Resolution.DISMISSED,
-            dismiss_reason=f"Booking {booking.state} in {booking.get_provider_display()}",
+            dismiss_reason=f"Booking {booking.state} in {booking.get_kind_display()}",
         )
     if closed:
         bump_cohort_version(cohort.pk)

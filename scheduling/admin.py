@@ -39,9 +39,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(Booking)
 class BookingAdmin(admin.ModelAdmin):
-    list_display = ("uid", "attendee_key", "provider", "cohort", "application", "state", "start", "email",
+    list_display = ("uid", "attendee_key", "kind", "cohort", "application", "state", "start", "email",
                     "organizer_name", "no_show", "reschedule_uid", "request_reschedule", "last_event_at")
-    list_filter = ("provider", "state", "request_reschedule", "no_show", "cohort")
+    list_filter = ("kind", "state", "request_reschedule", "no_show", "cohort")
     search_fields = ("uid", "attendee_key", "ical_uid", "reschedule_uid", "rescheduled_to_uid", "email",
                      "name", "organizer_email", "organizer_name")
     list_select_related = ("cohort", "application")

@@ -7,8 +7,8 @@ from django.utils import timezone
 from applications.models import Application, bump_cohort_version
 
 from . import events
-from .models import Booking
-from .status import status_after_booking, status_after_cancel
+from .models import Booking, ScheduleChange
+from .status import SCHEDULED, status_after_booking, status_after_cancel
 
 STATE_FOR_TRIGGER = {
     events.BOOKING_CREATED: Booking.State.ACCEPTED,
@@ -32,7 +32,7 @@ def merge_booking_event(cohort, event, application, *, at):
     """
     booking, created = Booking.objects.select_for_update().get_or_create(
         cohort=cohort, uid=event.uid[:64], attendee_key=event.attendee_key[:254],
-        defaults={"application": application, "provider": event.provider},
+        defaults={"application": application, "kind": event.provider},
     )
     if event.ical_uid:
         booking.ical_uid = event.ical_uid[:200]
@@ -78,7 +78,6 @@ def merge_booking_event(cohort, event, application, *, at):
 
 def _copy_schedule(booking, event):
     booking.start, booking.end = event.start or booking.start, event.end or booking.end
-    booking.provider = event.provider
     # Cancel and reject bodies carry no metadata (§4): keep the link we had.
     booking.meeting_url = event.meeting_url or booking.meeting_url
     booking.location = event.location or booking.location
@@ -87,6 +86,8 @@ def _copy_schedule(booking, event):
     booking.phone = event.phone or booking.phone
     booking.time_zone = event.time_zone or booking.time_zone
     booking.event_type = (event.title or event.event_type or booking.event_type)[:200]
+    booking.reschedule_url = event.reschedule_url[:500] or booking.reschedule_url
+    booking.cancel_url = event.cancel_url[:500] or booking.cancel_url
     if event.responses:
         booking.responses = [list(pair) for pair in event.responses]
     if booking.details_at is None:
@@ -162,6 +163,7 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     `note`) goes on the StatusChange. Returns a sentence saying what changed.
     """
     bookings = list(application.bookings.all())
+    _retire_applicant_claims(application, touched, bookings, opens=opens)
     successors = defaultdict(list)
     by_key = {(b.uid, b.attendee_key): b for b in bookings}
     for b in bookings:
@@ -218,10 +220,11 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         "interview_time_zone": current.time_zone if current else "",
         "interview_event_type": current.event_type if current else "",
         "interview_ended_at": current.ended_at if current else None,
-        "interview_provider": current.provider if current else "",
         "interview_organizer": current.organizer[:200] if current else "",
         "interview_location": current.location if current else "",
         "interview_no_show": bool(current and current.no_show),
+        "interview_kind": current.kind if current else "",
+        "interview_unverified": current.unverified if current else False,
         "pending_booking_uid": pending.uid if pending else "",
         "pending_start": pending.start if pending else None,
         "pending_end": pending.end if pending else None,
@@ -267,6 +270,34 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         words.append("no change to the schedule" if not changed else "booking details updated")
     sentence = "; ".join(words)
     return sentence[0].upper() + sentence[1:] + "."
+
+
+def _retire_applicant_claims(application, touched, bookings, *, opens):
+    """Cancel the applicant's own claim ("I've booked") that a provider's booking now replaces.
+
+    An applicant's word holds the schedule only until the provider tells us about a
+    booking (issue 9): an accepted provider booking that opens while the application
+    is scheduled on such a claim takes its place, whichever is newer. Claims of
+    earlier rounds (the status has moved on) are history and stay as they were.
+    Updates `bookings` in place; writes a ScheduleChange per claim replaced.
+    """
+    if not opens or touched.by_hand or touched.state != Booking.State.ACCEPTED:
+        return
+    if application.status not in SCHEDULED:
+        return
+    for claim in bookings:
+        if claim.kind != Booking.Kind.APPLICANT or claim.state != Booking.State.ACCEPTED:
+            continue
+        claim.state = Booking.State.CANCELLED
+        claim.reason = f"Replaced by the provider's booking {touched.uid}."
+        claim.updated_at = timezone.now()
+        Booking.objects.filter(pk=claim.pk).update(
+            state=claim.state, reason=claim.reason, updated_at=claim.updated_at)
+        ScheduleChange.objects.create(
+            application=application, booking=touched,
+            action=ScheduleChange.Action.APPLICANT_REPLACED,
+            detail=f"The provider's booking {touched.uid} replaces what the applicant reported.",
+        )
 
 
 def _chain_of(touched, bookings):

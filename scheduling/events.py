@@ -9,7 +9,7 @@ provider's events are mapped onto (Calendly §8 and Cronofy §9 in their own mod
 from dataclasses import dataclass, field
 from datetime import datetime
 
-# Providers, as stored on WebhookDelivery.provider and Booking.provider.
+# Providers, as stored on WebhookDelivery.provider and Booking.kind.
 CALCOM = "calcom"
 CALENDLY = "calendly"
 CRONOFY = "cronofy"
@@ -117,6 +117,9 @@ class BookingEvent:
       invitee, which is the booking);
       no_show_host: True/False when the event says whether the host missed it, else None.
       AFTER_GUESTS_CAL_VIDEO_NO_SHOW marks the booker (see `no_show_for`).
+    - reschedule_url, cancel_url: the booker's own pages to move or cancel this booking
+      (Cal.com: built from `payload.bookerUrl` and `uid`; Calendly: `reschedule_url`,
+      `cancel_url`); "" when the provider offers none.
     """
 
     trigger: str
@@ -154,6 +157,8 @@ class BookingEvent:
     no_show_attendees: tuple = ()
     no_show_host: bool | None = None
     content_hash: str = ""
+    reschedule_url: str = ""
+    cancel_url: str = ""
 
     @property
     def logical_key(self):

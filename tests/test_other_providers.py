@@ -91,10 +91,10 @@ def test_calendly_created_schedules_the_application_named_in_utm_content(client,
     assert ada.status == "first_round_scheduled"
     assert ada.interview_start == datetime(2026, 6, 9, 14, 0, tzinfo=UTC)
     assert ada.interview_meeting_url == "https://meet.google.com/xqv-trbn-kfo"
-    assert ada.interview_provider == "calendly"
+    assert ada.interview_kind == "calendly"
     assert ada.interview_organizer == "Grace Hopper <grace.hopper@example.org>"
     booking = Booking.objects.get()
-    assert (booking.uid, booking.provider) == (OLD_ID, "calendly")
+    assert (booking.uid, booking.kind) == (OLD_ID, "calendly")
     assert booking.responses == [["Which fellowship track are you applying to?", "Computing & Mathematics"]]
     assert WebhookDelivery.objects.get().provider == "calendly"
 
@@ -190,7 +190,7 @@ def test_cronofy_time_chosen_schedules_the_application_named_by_correlation_id(c
     response = post_cronofy(client, keyed, time_chosen())
     assert response.status_code == 200 and response.json()["outcome"] == "applied", response.content
     ada = refreshed(ada)
-    assert ada.status == "first_round_scheduled" and ada.interview_provider == "cronofy"
+    assert ada.status == "first_round_scheduled" and ada.interview_kind == "cronofy"
     assert ada.interview_start == datetime(2026, 6, 9, 14, 0, tzinfo=UTC)
     assert Booking.objects.get().responses == [["track", "Computing & Mathematics"]]
 
@@ -271,6 +271,6 @@ def test_any_order_of_a_calendly_reschedule_pair_mixed_with_a_cal_com_chain_ends
         ada.refresh_from_db()
         flips = StatusChange.objects.filter(application=ada, delivery__trigger_event="BOOKING_CANCELLED")
         assert not flips.exists(), order
-        ends.add((ada.status, ada.interview_booking_uid, ada.interview_start, ada.interview_provider))
+        ends.add((ada.status, ada.interview_booking_uid, ada.interview_start, ada.interview_kind))
         transaction.savepoint_rollback(sid)
     assert ends == {("first_round_scheduled", NEW_ID, datetime(2026, 6, 11, 15, 0, tzinfo=UTC), "calendly")}

@@ -9,7 +9,7 @@ Provider JSON stops here; the rest of the app sees one frozen `BookingEvent`
 import hashlib
 import hmac
 import json
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from scheduling.events import (  # noqa: F401  (re-exported: callers name triggers as calcom.X)
     AFTER_GUESTS_CAL_VIDEO_NO_SHOW, AFTER_HOSTS_CAL_VIDEO_NO_SHOW, BOOKING_CANCELLED,
@@ -161,6 +161,7 @@ def parse(body):
         rescheduled_by=text(payload, "rescheduledBy", where, lenient=True, limit=254),
         cancelled_by=text(payload, "cancelledBy", where, lenient=True, limit=254),
         responses=_responses(payload.get("userFieldsResponses")),
+        **_manage_links(payload, uid),
         **common,
     )
 
@@ -274,7 +275,7 @@ def place(location):
     location = " ".join(clean(location).split())
     if not location or is_url(location) or location.startswith("integrations:"):
         return ""
-    return location[:500]
+    return location[:300]
 
 
 def _host_of(url):
@@ -330,6 +331,30 @@ def _responses(answers):
         if answer:
             kept.append((one_line(label, 200) or one_line(key, 200), answer))
     return tuple(kept)
+
+
+# Where a booker manages a Cal.com booking when the payload names no `bookerUrl` (Cal.com's
+# WEBAPP_URL for cal.com itself).
+DEFAULT_BOOKER_URL = "https://app.cal.com"
+
+
+def _manage_links(payload, uid):
+    """Return {reschedule_url, cancel_url}: the booker's own pages for booking `uid`.
+
+    Cal.com builds them as `<bookerUrl>/reschedule/<uid>` and
+    `<bookerUrl>/booking/<uid>?cancel=true` (packages/lib/CalEventParser.ts,
+    getRescheduleLink / getCancelLink); `bookerUrl` is the payload's (§2, "present when
+    set"). An event type with `disableRescheduling` / `disableCancelling` gets no link.
+    """
+    booker = payload.get("bookerUrl")
+    booker = clean(booker).rstrip("/") if is_url(booker) else DEFAULT_BOOKER_URL
+    quoted = quote(uid, safe="")
+    return {
+        "reschedule_url": "" if payload.get("disableRescheduling") is True
+        else f"{booker}/reschedule/{quoted}",
+        "cancel_url": "" if payload.get("disableCancelling") is True
+        else f"{booker}/booking/{quoted}?cancel=true&allRemainingBookings=false",
+    }
 
 
 def _event_type_id(value):

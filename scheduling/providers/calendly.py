@@ -182,7 +182,9 @@ def parse(body):
         time_zone=one_line(payload.get("timezone"), 64),
         # join_url is made by Calendly's video integration; the invitee cannot set it.
         meeting_url=clean(join_url) if is_url(join_url) else "",
-        location="" if is_url(where_text) else one_line(where_text, 500),
+        location="" if is_url(where_text) else one_line(where_text, 300),
+        reschedule_url=clean(payload["reschedule_url"]) if is_url(payload.get("reschedule_url")) else "",
+        cancel_url=clean(payload["cancel_url"]) if is_url(payload.get("cancel_url")) else "",
         organizer=Organizer(name=one_line(host.get("user_name"), 200),
                             email=clean_email(host.get("user_email"))),
         title=one_line(event.get("name"), 200),

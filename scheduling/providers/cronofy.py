@@ -139,7 +139,7 @@ def parse(body):
         email=email,
         name=one_line(first.get("display_name"), 200),
         meeting_url=clean(join_url) if is_url(join_url) else "",
-        location="" if is_url(location) else one_line(location, 500),
+        location="" if is_url(location) else one_line(location, 300),
         title=one_line(event.get("summary") or request.get("summary"), 200),
         application_id=ref,
         booking_status="ACCEPTED" if trigger == BOOKING_CREATED else "CANCELLED",
