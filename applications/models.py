@@ -269,10 +269,18 @@ class Application(models.Model):
         if updated != 1:
             raise StatusConflict(old, new)
         self.status, self.current_stage, self.updated_at = new, stage, now
-        return StatusChange.objects.create(
+        change = StatusChange.objects.create(
             application=self, old_status=old, new_status=new, created_at=now,
             delivery=delivery, user=user, note=note[:500],
         )
+        if new in WAITING and self.cohort.rounds.filter(auto_invite=True).exists():
+            # Entering a waiting status is what automatic invitations react to, whatever moved
+            # the application (an admin, a cancelled booking): move_to is the one writer of status,
+            # so it is the one place that sees every entry. The task checks the round itself.
+            from scheduling.tasks import send_automatic_invitation
+
+            send_automatic_invitation.delay_on_commit(change.pk)
+        return change
 
     def allowed_statuses(self):
         """Return the statuses this application may move to next (list of Status)."""
