@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import invitation_views, settings_views, views
 
 app_name = "scheduling"
 
@@ -8,4 +8,14 @@ urlpatterns = [
     # Both forms: Cal.com counts a redirect as a failed delivery (PROTOCOL.md §5).
     path("webhooks/calcom/<str:webhook_key>/", views.calcom_webhook, name="calcom_webhook"),
     path("webhooks/calcom/<str:webhook_key>", views.calcom_webhook, name="calcom_webhook_noslash"),
+    path("cohorts/<slug:slug>/settings/", settings_views.cohort_settings, name="settings"),
+    path("cohorts/<slug:slug>/settings/rounds/<int:number>/", settings_views.round_save, name="round_save"),
+    path("cohorts/<slug:slug>/settings/rounds/<int:number>/preview/", settings_views.round_preview,
+         name="round_preview"),
+    path("cohorts/<slug:slug>/settings/rounds/<int:number>/remove/", settings_views.round_delete,
+         name="round_delete"),
+    path("cohorts/<slug:slug>/settings/rotate-secret/", settings_views.rotate_secret, name="rotate_secret"),
+    path("cohorts/<slug:slug>/applications/<int:pk>/invite/", invitation_views.invite_application,
+         name="invite"),
+    path("cohorts/<slug:slug>/applications/invite/", invitation_views.invite_selected, name="invite_selected"),
 ]
