@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from scheduling.status import (
-    Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
+    WAITING, Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
 )
 
 
@@ -240,6 +240,8 @@ class Application(models.Model):
     interview_time_zone = models.CharField(max_length=64, blank=True)
     interview_event_type = models.CharField(max_length=200, blank=True)
     interview_ended_at = models.DateTimeField(null=True, blank=True)
+    # The round of the current interview's event type (InterviewRound.event_types); null: unknown.
+    interview_round = models.PositiveSmallIntegerField(null=True, blank=True)
 
     # A booking waiting for the host's confirmation (BOOKING_REQUESTED).
     pending_booking_uid = models.CharField(max_length=64, blank=True)

@@ -139,6 +139,7 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         "interview_time_zone": current.time_zone if current else "",
         "interview_event_type": current.event_type if current else "",
         "interview_ended_at": current.ended_at if current else None,
+        "interview_round": current.round if current else None,
         "pending_booking_uid": pending.uid if pending else "",
         "pending_start": pending.start if pending else None,
         "pending_end": pending.end if pending else None,

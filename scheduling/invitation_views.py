@@ -51,7 +51,8 @@ def invite_application(request, slug, pk):
     if request.htmx:
         from .templatetags.scheduling_links import invitation_panel_context
 
-        context = {**invitation_panel_context(application, request.user), "done": done, "cohort": cohort}
+        context = {**invitation_panel_context(application, request.user, can_send=True), "done": done,
+                   "cohort": cohort}
         response = render(request, "scheduling/_invitation_panel.html", context)
         return trigger_client_event(response, "invitationSent")
     messages.add_message(request, level, done)

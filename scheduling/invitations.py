@@ -297,21 +297,24 @@ def send_reminders(now=None):
 # --- what the Pipeline shows --------------------------------------------------------------
 
 
-def invitation_status(application, now=None):
-    """Return {"invited_at", "reminders", "state", "error"} for `application`'s current entry, or None.
+def state_of(application, history):
+    """Return {"invited_at", "reminders", "state", "error"} for `application`'s current waiting entry.
 
-    None when nothing was sent (or queued) for the entry into its waiting status.
+    `history` is its invitations, newest first (at least those since it entered
+    the status). An invitation belongs to the entry when it is for the round the
+    status waits for and was made at or after `status_changed_at` (any time for a
+    row that never moved). None when nothing was sent or queued for the entry.
     """
-    key, _ = entry_for(application)
-    rows = list(Invitation.objects.filter(application=application, entry=key,
-                                          round=round_waited_for(application.status) or 0))
-    if not rows:
+    number = round_waited_for(application.status)
+    entered = application.status_changed_at
+    mine = [i for i in history if i.round == number and (entered is None or i.created_at >= entered)]
+    firsts = [i for i in mine if i.kind == Invitation.Kind.INVITATION]
+    if not firsts:
         return None
-    first = min((r for r in rows if r.kind == Invitation.Kind.INVITATION), key=lambda r: r.created_at,
-                default=rows[-1])
+    last = firsts[0]
     return {
-        "invited_at": first.sent_at or first.created_at,
-        "reminders": sum(1 for r in rows if r.kind == Invitation.Kind.REMINDER and r.state == Invitation.State.SENT),
-        "state": first.state,
-        "error": first.error,
+        "invited_at": min(i.sent_at or i.created_at for i in firsts),
+        "reminders": sum(1 for i in mine if i.kind == Invitation.Kind.REMINDER and i.state == Invitation.State.SENT),
+        "state": last.state,
+        "error": last.error,
     }

@@ -42,9 +42,7 @@ def admin_cohort_or_404(request, slug, action="change this cohort's settings"):
     cohort = Cohort.objects.for_user(request.user).select_related("organization").filter(slug=slug).first()
     if cohort is None:
         raise Http404("No such cohort.")
-    role = Membership.objects.filter(user=request.user, organization=cohort.organization_id).values_list(
-        "role", flat=True).first()
-    if role != Membership.Role.ADMIN:
+    if not Membership.objects.is_org_admin(request.user, cohort.organization):
         raise PermissionDenied(f"Only admins of {cohort.organization.name} can {action}.")
     return cohort
 

@@ -103,3 +103,19 @@ document.addEventListener("click", async (event) => {
 document.addEventListener("htmx:afterSettle", () => {
   document.querySelectorAll(".copy-button[hidden]").forEach((button) => { button.hidden = false; });
 });
+
+// The tab's row checkboxes (bulk invitations) survive the table's refresh: remember the ticked
+// rows before htmx swaps the table and tick them again after.
+let ticked = null;
+document.addEventListener("htmx:beforeSwap", (event) => {
+  if (!event.detail.target || event.detail.target.id !== "application-table") return;
+  ticked = Array.from(document.querySelectorAll(".row-select:checked"), (box) => box.value);
+});
+document.addEventListener("htmx:afterSettle", () => {
+  if (!ticked) return;
+  ticked.forEach((value) => {
+    const box = document.getElementById(`select-${value}`);
+    if (box) box.checked = true;
+  });
+  ticked = null;
+});

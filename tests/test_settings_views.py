@@ -260,3 +260,59 @@ def test_bulk_invite_goes_back_to_the_filtered_tab_but_never_off_site(admin_clie
     assert admin_client.post(url, {"application": [ada.pk], "next": back})["Location"] == back
     evil = admin_client.post(url, {"application": [ada.pk], "next": "https://evil.example/"})
     assert evil["Location"] == reverse("applications:list", args=[cohort.slug])
+
+
+# --- the tab: Pipeline states, row actions, bulk ---------------------------------------------
+
+
+def tab(admin_client, cohort):
+    return admin_client.get(reverse("applications:list", args=[cohort.slug])).content.decode()
+
+
+def test_tab_shows_not_invited_with_a_send_button_then_invited_and_reminded(admin_client, cohort, ada):
+    InterviewRoundFactory(cohort=cohort, number=1)
+    html = tab(admin_client, cohort)
+    assert "Not invited" in html and f'id="invite-{ada.pk}"' in html
+    assert f'formaction="{reverse("scheduling:invite", args=[cohort.slug, ada.pk])}"' in html
+    assert 'form="bulk-invite"' in html and "Send invitations to selected" in html
+    assert links.make_ref(ada, 1) in html and "Booking link" in html  # the row's copy-link action
+    admin_client.post(reverse("scheduling:invite", args=[cohort.slug, ada.pk]))
+    Invitation.objects.create(application=ada, round=1, entry="initial", kind="reminder", reminder_number=1,
+                              to_email=ada.contact_email, booking_link="https://cal.com/x", subject="s",
+                              body="b", state="sent")
+    html = tab(admin_client, cohort)
+    assert "Invited today (reminded 1×)" in html and f'id="invite-{ada.pk}"' not in html
+
+
+def test_tab_without_rounds_shows_no_invitation_state_or_link(admin_client, cohort, ada):
+    html = tab(admin_client, cohort)
+    assert "Not invited" not in html and "Booking link</summary>" not in html
+
+
+def test_tab_invitation_states_cost_a_bounded_number_of_queries(admin_client, cohort, django_assert_max_num_queries):
+    InterviewRoundFactory(cohort=cohort, number=1)
+    InterviewRoundFactory(cohort=cohort, number=2)
+    ApplicationFactory.create_batch(30, cohort=cohort, status="waiting_first_round")
+    tab(admin_client, cohort)
+    with django_assert_max_num_queries(16) as few:
+        tab(admin_client, cohort)
+    ApplicationFactory.create_batch(20, cohort=cohort, status="waiting_second_round")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        tab(admin_client, cohort)
+
+
+def test_members_get_no_checkboxes_or_send_buttons(client, cohort, member, ada):
+    InterviewRoundFactory(cohort=cohort, number=1)
+    client.force_login(member)
+    html = client.get(reverse("applications:list", args=[cohort.slug])).content.decode()
+    assert "Not invited" in html and "bulk-invite" not in html and "Send invitation" not in html
+
+
+def test_wrong_round_booking_shows_on_the_pipeline(admin_client, client, cohort, ada):
+    InterviewRoundFactory(cohort=cohort, number=2, event_types=["final-round-interview"])
+    post(client, cohort, sample("booking_created", type="final-round-interview"))
+    ada.refresh_from_db()
+    assert (ada.status, ada.interview_round) == ("waiting_first_round", 2)
+    assert "Booked the second-round interview while waiting for round 1" in tab(admin_client, cohort)
+    wrong = admin_client.get(reverse("applications:list", args=[cohort.slug]) + "?pipeline=wrong_round")
+    assert ada.applicant_name in wrong.content.decode()

@@ -16,7 +16,10 @@ register = template.Library()
 
 
 def _rounds(cohort):
-    """Return {number: InterviewRound} of `cohort`, memoised on the instance (one query per page)."""
+    """Return {number: InterviewRound} of `cohort`, memoised on the instance (one query per page).
+
+    applications.pipeline.add_invitations fills the same memo for the tab's rows.
+    """
     cached = getattr(cohort, "_interview_rounds", None)
     if cached is None:
         cached = {r.number: r for r in InterviewRound.objects.filter(cohort=cohort)}
@@ -32,26 +35,32 @@ def booking_link(application):
     return links.booking_link(application, interview_round) if interview_round else ""
 
 
-def invitation_panel_context(application, user):
-    """Return the context of scheduling/_invitation_panel.html for `application` seen by `user`."""
-    number = round_waited_for(application.status)
+def invitation_panel_context(application, user, can_send=None):
+    """Return the context of scheduling/_invitation_panel.html for `application` seen by `user`.
+
+    `can_send` (bool) is whether `user` may send (an org admin); asked of the
+    database when None. Two queries at most: the cohort's rounds (memoised) and the
+    application's last 20 invitations, from which its Pipeline state is read too.
+    """
+    number = round_waited_for(application.status) if application.status in invitations.WAITING else None
     interview_round = _rounds(application.cohort).get(number) if number else None
-    is_admin = Membership.objects.filter(
-        user=user, organization=application.cohort.organization_id, role=Membership.Role.ADMIN).exists()
+    history = list(application.invitations.select_related("sent_by")[:20])
+    if can_send is None:
+        can_send = Membership.objects.is_org_admin(user, application.cohort.organization)
     return {
         "application": application,
-        "waiting_round": number if application.status in invitations.WAITING else None,
+        "waiting_round": number,
         "interview_round": interview_round,
         "link": links.booking_link(application, interview_round) if interview_round else "",
-        "state": invitations.invitation_status(application),
-        "history": list(application.invitations.select_related("sent_by")[:20]),
-        "can_send": is_admin,
+        "state": invitations.state_of(application, history) if interview_round else None,
+        "history": history,
+        "can_send": can_send,
     }
 
 
 @register.inclusion_tag("scheduling/_invitation_panel.html", takes_context=True)
 def invitation_panel(context, application):
-    """Render the application page's "Booking link and invitations" card."""
+    """Render the application page's "Booking link and invitations" card (uses the page's `can_edit`)."""
     request = context.get("request")
-    return {**invitation_panel_context(application, request.user), "cohort": application.cohort,
-            "csrf_token": context.get("csrf_token"), "request": request}
+    return {**invitation_panel_context(application, request.user, can_send=context.get("can_edit")),
+            "cohort": application.cohort, "csrf_token": context.get("csrf_token"), "request": request}
