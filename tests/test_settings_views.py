@@ -316,3 +316,17 @@ def test_wrong_round_booking_shows_on_the_pipeline(admin_client, client, cohort,
     assert "Booked the second-round interview while waiting for round 1" in tab(admin_client, cohort)
     wrong = admin_client.get(reverse("applications:list", args=[cohort.slug]) + "?pipeline=wrong_round")
     assert ada.applicant_name in wrong.content.decode()
+
+
+def test_csv_export_has_the_invited_at_column(admin_client, cohort, ada):
+    import csv
+    import io
+
+    InterviewRoundFactory(cohort=cohort, number=1)
+    admin_client.post(reverse("scheduling:invite", args=[cohort.slug, ada.pk]))
+    other = ApplicationFactory(cohort=cohort, status="waiting_first_round")
+    response = admin_client.get(reverse("applications:list", args=[cohort.slug]) + "?format=csv")
+    rows = {r["public_id"]: r for r in csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))}
+    invited = Invitation.objects.get().created_at
+    assert rows[ada.public_id]["invited_at_utc"] == invited.isoformat().replace("+00:00", "Z")
+    assert rows[other.public_id]["invited_at_utc"] == ""
