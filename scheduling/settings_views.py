@@ -124,8 +124,7 @@ def round_save(request, slug, number):
     renders the page again with the errors (422) otherwise.
     """
     cohort = admin_cohort_or_404(request, slug)
-    if number not in (1, 2):
-        raise Http404("There are two rounds.")
+    number = int(number)  # the URL allows only 1 and 2
     form, configured = _round_form(cohort, number, request.POST)
     if "preview" not in request.POST and form.is_valid():
         interview_round = form.save(commit=False)
@@ -142,8 +141,7 @@ def round_save(request, slug, number):
 def round_preview(request, slug, number):
     """Return round `number`'s invitation preview fragment for the posted drafts (htmx, as you type)."""
     cohort = admin_cohort_or_404(request, slug)
-    if number not in (1, 2):
-        raise Http404("There are two rounds.")
+    number = int(number)
     form, _ = _round_form(cohort, number, request.POST)
     context = {"round": {"number": number, "preview": _preview(form, cohort)}}
     return _render(request, cohort, context, template=f"{TEMPLATE}#round-preview")
@@ -154,6 +152,7 @@ def round_preview(request, slug, number):
 def round_delete(request, slug, number):
     """Remove round `number`'s configuration (its invitations stay on the applications)."""
     cohort = admin_cohort_or_404(request, slug)
+    number = int(number)
     deleted, _ = InterviewRound.objects.filter(cohort=cohort, number=number).delete()
     if deleted:
         messages.success(request, f"Round {number} removed: no links, invitations or reminders for it until "

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import invitation_views, settings_views, views
 
@@ -9,11 +9,13 @@ urlpatterns = [
     path("webhooks/calcom/<str:webhook_key>/", views.calcom_webhook, name="calcom_webhook"),
     path("webhooks/calcom/<str:webhook_key>", views.calcom_webhook, name="calcom_webhook_noslash"),
     path("cohorts/<slug:slug>/settings/", settings_views.cohort_settings, name="settings"),
-    path("cohorts/<slug:slug>/settings/rounds/<int:number>/", settings_views.round_save, name="round_save"),
-    path("cohorts/<slug:slug>/settings/rounds/<int:number>/preview/", settings_views.round_preview,
-         name="round_preview"),
-    path("cohorts/<slug:slug>/settings/rounds/<int:number>/remove/", settings_views.round_delete,
-         name="round_delete"),
+    # A round is 1 or 2, not an object id: spelt out, so no other number reaches the views.
+    re_path(r"^cohorts/(?P<slug>[-a-zA-Z0-9_]+)/settings/rounds/(?P<number>1|2)/$", settings_views.round_save,
+            name="round_save"),
+    re_path(r"^cohorts/(?P<slug>[-a-zA-Z0-9_]+)/settings/rounds/(?P<number>1|2)/preview/$",
+            settings_views.round_preview, name="round_preview"),
+    re_path(r"^cohorts/(?P<slug>[-a-zA-Z0-9_]+)/settings/rounds/(?P<number>1|2)/remove/$",
+            settings_views.round_delete, name="round_delete"),
     path("cohorts/<slug:slug>/settings/rotate-secret/", settings_views.rotate_secret, name="rotate_secret"),
     path("cohorts/<slug:slug>/applications/<int:pk>/invite/", invitation_views.invite_application,
          name="invite"),
