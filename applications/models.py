@@ -116,6 +116,9 @@ class Cohort(models.Model):
     slug = models.SlugField(max_length=80, unique=True, blank=True)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
     webhook_secret = models.CharField(max_length=128, default=new_webhook_secret)
+    reply_to_email = models.EmailField(
+        blank=True, help_text="Where applicants write back; named on their page when a link no longer works.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     overdue_days = models.PositiveSmallIntegerField(
         default=7, help_text="Days an application may wait for an interview before the tab flags it overdue.",
@@ -240,6 +243,10 @@ class Application(models.Model):
     interview_time_zone = models.CharField(max_length=64, blank=True)
     interview_event_type = models.CharField(max_length=200, blank=True)
     interview_ended_at = models.DateTimeField(null=True, blank=True)
+    # Where the current interview came from (scheduling.Booking.Kind: "calcom", "offline",
+    # "applicant"), and whether it is an applicant's word no admin has confirmed yet.
+    interview_kind = models.CharField(max_length=16, blank=True)
+    interview_unverified = models.BooleanField(default=False)
     # The round of the current interview's event type (InterviewRound.event_types); null: unknown.
     interview_round = models.PositiveSmallIntegerField(null=True, blank=True)
 

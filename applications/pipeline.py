@@ -34,6 +34,7 @@ RANK = {
     "wrong_round": 2,  # booked the other round's event type while waiting (status left as it was)
     "overdue": 3,      # waiting for an interview longer than the cohort's overdue_days
     "pending": 4,      # a booking waits for the host's confirmation
+    "unverified": 4,   # the applicant says they booked; an admin should confirm (issue 9)
     "decision": 5,     # needs a first or final decision
 }
 REST = 9
@@ -46,6 +47,7 @@ FILTERS = [
     ("wrong_round", "Booked the wrong round"),
     ("overdue", "Waiting too long"),
     ("pending", "Pending confirmation"),
+    ("unverified", "Applicant says booked, unverified"),
     ("decision", "Decision due"),
     ("today", "Interview today"),
     ("tomorrow", "Interview tomorrow"),
@@ -117,10 +119,16 @@ def pipeline_state(application, *, now, overdue_days, tz=None):
         if a.interview_ended_at or end <= now:
             return _state("held", "Held, needs decision", "attention", at=a.interview_ended_at or end,
                           note=_round_note(a))
-        if start <= now:
-            return _state("now", "Now", "ok", at=start, note="Interview in progress")
-        note = "Pending confirmation of a new time" if a.pending_booking_uid else ""
         local = start.astimezone(tz)
+        if a.interview_unverified:
+            return _state("unverified", f"Applicant says booked: {local:%a} {local.day} {local:%b %H:%M}, "
+                          "unverified", "warning", at=start, note="Confirm it on the application")
+        offline = "Scheduled offline" if a.interview_kind == "offline" else ""
+        if start <= now:
+            return _state("now", "Now", "ok", at=start,
+                          note=" · ".join(filter(None, ["Interview in progress", offline])))
+        note = " · ".join(filter(None, [
+            offline, "Pending confirmation of a new time" if a.pending_booking_uid else ""]))
         days = (local.date() - now.astimezone(tz).date()).days
         if days == 0:
             return _state("today", f"Today {local:%H:%M}", "info", at=start, note=note)
@@ -184,6 +192,7 @@ def _rules(now, overdue_days, tz):
     return [
         ("reschedule", Q(reschedule_requested=True)),
         ("held", held),
+        ("unverified", scheduled & Q(interview_unverified=True)),
         ("today", scheduled & Q(interview_start__gte=today[0], interview_start__lt=today[1])),
         ("tomorrow", scheduled & Q(interview_start__gte=tomorrow[0], interview_start__lt=tomorrow[1])),
         ("scheduled", scheduled),

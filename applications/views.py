@@ -7,6 +7,7 @@ reverse relations on Cohort and Application, keeping `applications` free of
 imports from them (STYLE.md, import direction).
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -231,6 +232,14 @@ def _detail_context(application, form, reopen_form=None):
         "deliveries": application.deliveries.defer("body").order_by("-received_at", "-pk"),
         "alternate_emails": application.alternate_emails.order_by("email"),
         "now": timezone.now(),
+        # Issue 9: the current interview's own row (offline, the applicant's word, or a
+        # provider's), the applicant's page link and the schedule's history.
+        "current_booking": (application.bookings.select_related("verified_by", "created_by")
+                            .filter(uid=application.interview_booking_uid).first()
+                            if application.interview_booking_uid else None),
+        "applicant_token": application.applicant_tokens.filter(revoked_at__isnull=True).first(),
+        "schedule_changes": application.schedule_changes.select_related("user")[:50],
+        "site_url": settings.SITE_URL,
     }
 
 

@@ -61,14 +61,19 @@ def _deadline(interview_round, since, organization):
     return f"{day:%A} {day.day} {day:%B %Y}"
 
 
-def template_context(application, interview_round, *, link, is_rebooking=False, since=None):
-    """Return the dict an invitation template renders with (exactly templating.PLACEHOLDERS' roots)."""
+def template_context(application, interview_round, *, link, is_rebooking=False, since=None, applicant_page=None):
+    """Return the dict an invitation template renders with (exactly templating.PLACEHOLDERS' roots).
+
+    `applicant_page` overrides the applicant's page URL (the preview's made-up
+    applicant has none); by default it is links.applicant_page_url, which issues
+    the applicant's token when they have no working one.
+    """
     cohort = application.cohort
     name = application.applicant_name.strip()
     return {
         "applicant": {"first_name": name.split()[0] if name else "", "name": name},
         "booking_link": link,
-        "applicant_page": links.applicant_page_url(application),
+        "applicant_page": links.applicant_page_url(application) if applicant_page is None else applicant_page,
         "cohort": {"name": cohort.name},
         "round": interview_round.number,
         "deadline": _deadline(interview_round, since or timezone.now(), cohort.organization),
@@ -98,7 +103,8 @@ def sample_preview(interview_round, *, subject, body, cohort):
     sample = Application(cohort=cohort, applicant_name="Ada Lovelace",
                          contact_email="ada.lovelace@example.org", public_id="app_000000000000")
     link = links.booking_link(sample, interview_round) if interview_round.booking_url else ""
-    context = template_context(sample, interview_round, link=link or "https://cal.com/…")
+    context = template_context(sample, interview_round, link=link or "https://cal.com/…",
+                               applicant_page=f"{settings.SITE_URL}/i/(their own link)/")
     return render_invitation(interview_round, context, subject=subject, body=body)
 
 

@@ -18,7 +18,7 @@ PLACEHOLDERS = {
     "applicant.first_name": "The applicant's first name",
     "applicant.name": "The applicant's full name",
     "booking_link": "Their own booking link for this round",
-    "applicant_page": "Their applicant page (empty until applicant pages exist)",
+    "applicant_page": "Their own page (schedule, see and confirm the interview; no login)",
     "cohort.name": "The cohort's name",
     "round": "The round number, 1 or 2",
     "deadline": "The date to book by (empty when the round sets none)",

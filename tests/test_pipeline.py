@@ -61,6 +61,18 @@ STATES = [
     ("second-round-tomorrow", {"status": "second_round_scheduled", "current_stage": "second_round",
      "interview_start": NOW + D}, 7, "tomorrow", "Tomorrow 13:00", "info", REST),
     ("scheduled-status-without-interview", {**SCHED}, 7, "none", "—", "muted", REST),
+    ("applicant-says-booked", {**SCHED, "interview_start": NOW + 6 * D + 2 * H, "interview_kind": "applicant",
+     "interview_unverified": True}, 7,
+     "unverified", "Applicant says booked: Tue 16 Jun 15:00, unverified", "warning", 4),
+    ("applicant-says-booked-today", {**SCHED, "interview_start": NOW + 2 * H, "interview_kind": "applicant",
+     "interview_unverified": True}, 7,
+     "unverified", "Applicant says booked: Wed 10 Jun 15:00, unverified", "warning", 4),
+    ("held-beats-unverified", {**SCHED, "interview_start": NOW - 2 * H, "interview_kind": "applicant",
+     "interview_unverified": True}, 7, "held", "Held, needs decision", "attention", 0),
+    ("applicant-booking-confirmed", {**SCHED, "interview_start": NOW + 3 * D, "interview_kind": "applicant"}, 7,
+     "upcoming", "in 3 days", "info", REST),
+    ("scheduled-offline", {**SCHED, "interview_start": NOW + 3 * D, "interview_kind": "offline"}, 7,
+     "upcoming", "in 3 days", "info", REST),
     ("pending", {**WAIT1, "pending_booking_uid": "p2", "pending_start": NOW + 2 * D,
      "status_changed_at": NOW - 30 * D}, 7, "pending", "Pending confirmation", "warning", 4),
     ("pending-on-a-new-application", {"status": "new", "pending_booking_uid": "p3"}, 7,
@@ -142,6 +154,12 @@ def test_notes_carry_the_reason_the_round_and_a_pending_new_time():
                           tz=LONDON).note == "Round 2 · over 7 days"
     today = pipeline_state(build(dict(STATES[11][1])), now=NOW, overdue_days=7, tz=LONDON)
     assert today.note == "Pending confirmation of a new time"
+
+
+def test_offline_interviews_say_so_in_the_note():
+    fields = {**SCHED, "interview_start": NOW + 3 * H, "interview_kind": "offline", "pending_booking_uid": "p9"}
+    state = pipeline_state(build(fields), now=NOW, overdue_days=7, tz=LONDON)
+    assert (state.key, state.note) == ("today", "Scheduled offline · Pending confirmation of a new time")
 
 
 def test_the_viewers_zone_decides_today_and_the_hour():

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0005_tab_pipeline'),
+        ('applications', '0006_applicant_page'),
     ]
 
     operations = [
