@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0007_provider_secrets_and_interviewer'),
+        ('applications', '0008_provider_secrets_and_interviewer'),
         ('orphans', '0002_alert_claim'),
         ('scheduling', '0004_providers_seats_and_details'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0007_provider_secrets_and_interviewer'),
+        ('applications', '0008_provider_secrets_and_interviewer'),
         ('scheduling', '0003_applicant_page'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

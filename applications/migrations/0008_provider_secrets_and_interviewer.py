@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0006_applicant_page'),
+        ('applications', '0007_application_interview_round'),
     ]
 
     operations = [
