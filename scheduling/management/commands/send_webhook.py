@@ -1,57 +1,67 @@
-"""Sign a JSON file with a cohort's webhook secret and POST it, as Cal.com would."""
+"""Sign a JSON file the way its provider would (Cal.com, Calendly or Cronofy) and POST it."""
 
-import json
 from pathlib import Path
 
 import requests
 from django.core.management.base import BaseCommand, CommandError
 
 from applications.models import Cohort
-from scheduling.providers import calcom
+from scheduling.providers import calcom, calendly, cronofy
+
+
+def signed_headers(provider, body, cohort):
+    """Return the headers `provider` sends with `body` (bytes), signed with `cohort`'s key for it.
+
+    Raises CommandError when the cohort has no key for that provider (its deliveries
+    would be refused anyway).
+    """
+    if provider == "calcom":
+        return {calcom.SIGNATURE_HEADER: calcom.sign(body, cohort.webhook_secret),
+                "X-Cal-Webhook-Version": "2021-10-20"}
+    if provider == "calendly":
+        if not cohort.calendly_signing_key:
+            raise CommandError(f"Cohort {cohort.slug!r} has no Calendly signing key: set it on the "
+                               "cohort's settings page first.")
+        return {calendly.SIGNATURE_HEADER: calendly.sign(body, cohort.calendly_signing_key)}
+    if not cohort.cronofy_client_secret:
+        raise CommandError(f"Cohort {cohort.slug!r} has no Cronofy client secret: set it on the "
+                           "cohort's settings page first.")
+    return {cronofy.SIGNATURE_HEADER: cronofy.sign(body, cohort.cronofy_client_secret)}
 
 
 class Command(BaseCommand):
     help = (
-        "Sign FILE's exact bytes with the cohort's Cal.com secret and POST them to the cohort's "
-        "webhook URL on a running server (default http://127.0.0.1:8000). Prints status and outcome."
+        "Sign FILE's exact bytes as PROVIDER does (Cal.com: X-Cal-Signature-256 with the cohort's "
+        "secret; Calendly: Calendly-Webhook-Signature t=…,v1=… with its signing key; Cronofy: "
+        "Cronofy-HMAC-SHA256 with its client secret) and POST them to the cohort's webhook URL for "
+        "that provider on a running server (default http://127.0.0.1:8000). Prints status and outcome."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="A JSON body, e.g. ../shared/calcom/samples/calcom_booking_created.json")
         parser.add_argument("--cohort", required=True, help="The cohort's slug.")
+        parser.add_argument("--provider", choices=["calcom", "calendly", "cronofy"], default="calcom",
+                            help="Who the body claims to come from (default calcom).")
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000",
             help="Server base URL, or the full webhook URL (default http://127.0.0.1:8000).",
         )
         parser.add_argument("--timeout", type=float, default=30.0, help="Seconds to wait (default 30).")
-        parser.add_argument(
-            "--application-id", metavar="REF",
-            help="Set payload.metadata.application_id, as a booking link's ?metadata[application_id]= would "
-                 "(e.g. a ref copied from an application page).",
-        )
-        parser.add_argument("--email", help="Set the booker's email (responses.email and attendees[0]).")
 
-    def handle(self, *args, file, cohort, url, timeout, application_id=None, email=None, **options):
+    def handle(self, *args, file, cohort, provider, url, timeout, **options):
         try:
             body = Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
-        if application_id is not None or email is not None:
-            body = _edited(body, file, application_id, email)
         found = Cohort.objects.filter(slug=cohort).first()
         if found is None:
             known = ", ".join(Cohort.objects.values_list("slug", flat=True)) or "none"
             raise CommandError(f"No cohort with slug {cohort!r} (known: {known}).")
-        target = url if "/webhooks/" in url else url.rstrip("/") + found.webhook_path()
+        target = url if "/webhooks/" in url else url.rstrip("/") + found.webhook_path(provider)
+        headers = {"Content-Type": "application/json", **signed_headers(provider, body, found)}
         try:
-            response = requests.post(
-                target, data=body, timeout=timeout, allow_redirects=False,
-                headers={
-                    "Content-Type": "application/json",
-                    calcom.SIGNATURE_HEADER: calcom.sign(body, found.webhook_secret),
-                    "X-Cal-Webhook-Version": "2021-10-20",
-                },
-            )
+            response = requests.post(target, data=body, timeout=timeout, allow_redirects=False,
+                                     headers=headers)
         except requests.RequestException as exc:
             raise CommandError(f"POST {target} failed: {exc}. Is the server running?") from None
         try:
@@ -66,22 +76,3 @@ class Command(BaseCommand):
         self.stdout.write(line)
         if response.status_code >= 400:
             raise CommandError(f"The server answered {response.status_code}.")
-
-
-def _edited(body, file, application_id, email):
-    """Return `body` (a Cal.com JSON body) with its ref and/or booker's email replaced, re-encoded."""
-    try:
-        data = json.loads(body)
-        payload = data["payload"]
-    except (ValueError, KeyError, TypeError):
-        raise CommandError(f"{file} is not a Cal.com webhook body with a payload.") from None
-    if application_id is not None:
-        metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
-        payload["metadata"] = {**metadata, "application_id": application_id}
-    if email is not None:
-        if isinstance(payload.get("responses", {}).get("email"), dict):
-            payload["responses"]["email"]["value"] = email
-        for attendee in payload.get("attendees", [])[:1]:
-            attendee["email"] = email
-    # Compact, as Cal.com's JSON.stringify sends it.
-    return json.dumps(data, separators=(",", ":")).encode()
