@@ -150,3 +150,19 @@ def test_send_webhook_says_when_the_cohort_has_no_key_for_the_provider(cohort):
     with pytest.raises(CommandError, match="has no Calendly signing key"):
         call_command("send_webhook", str(SAMPLES / "calendly_invitee_created.json"), cohort=cohort.slug,
                      provider="calendly")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_webhook_sets_calendlys_ref_and_email(live_server, cohort, ada):
+    cohort.calendly_signing_key = SIGNING_KEY
+    cohort.save()
+    ada.public_id = "app_0123456789ab"
+    ada.save()
+    out = io.StringIO()
+    call_command("send_webhook", str(SAMPLES / "calendly_invitee_created.json"), cohort=cohort.slug,
+                 provider="calendly", url=live_server.url, application_id="app_0123456789ab",
+                 email="ada.personal@example.net", stdout=out)
+    assert out.getvalue().startswith("200 applied"), out.getvalue()
+    ada.refresh_from_db()
+    assert ada.status == "first_round_scheduled"
+    assert WebhookDelivery.objects.get().match_rule == "public_id"

@@ -1,5 +1,6 @@
 """Sign a JSON file the way its provider would (Cal.com, Calendly or Cronofy) and POST it."""
 
+import json
 from pathlib import Path
 
 import requests
@@ -47,12 +48,23 @@ class Command(BaseCommand):
             help="Server base URL, or the full webhook URL (default http://127.0.0.1:8000).",
         )
         parser.add_argument("--timeout", type=float, default=30.0, help="Seconds to wait (default 30).")
+        parser.add_argument(
+            "--application-id", metavar="REF",
+            help="Set the booking link's reference, as the link would: Cal.com's "
+                 "payload.metadata.application_id, Calendly's tracking.utm_content, Cronofy's "
+                 "correlation_id (e.g. a ref copied from an application page).",
+        )
+        parser.add_argument("--email", help="Set the booker's email (Cal.com: responses.email and "
+                                            "attendees[0]; Calendly: payload.email; Cronofy: recipients[0]).")
 
-    def handle(self, *args, file, cohort, provider, url, timeout, **options):
+    def handle(self, *args, file, cohort, provider, url, timeout, application_id=None, email=None,
+               **options):
         try:
             body = Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
+        if application_id is not None or email is not None:
+            body = _edited(body, file, provider, application_id, email)
         found = Cohort.objects.filter(slug=cohort).first()
         if found is None:
             known = ", ".join(Cohort.objects.values_list("slug", flat=True)) or "none"
@@ -76,3 +88,39 @@ class Command(BaseCommand):
         self.stdout.write(line)
         if response.status_code >= 400:
             raise CommandError(f"The server answered {response.status_code}.")
+
+
+def _edited(body, file, provider, application_id, email):
+    """Return `body` (a `provider` webhook body) with its ref and/or booker's email replaced, re-encoded."""
+    try:
+        data = json.loads(body)
+        payload = data["scheduling_request"] if provider == "cronofy" else data["payload"]
+    except (ValueError, KeyError, TypeError):
+        payload = None
+    if not isinstance(payload, dict):
+        raise CommandError(f"{file} is not a {provider} webhook body with a payload.")
+    if provider == "calcom":
+        if application_id is not None:
+            metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
+            payload["metadata"] = {**metadata, "application_id": application_id}
+        if email is not None:
+            if isinstance(payload.get("responses", {}).get("email"), dict):
+                payload["responses"]["email"]["value"] = email
+            for attendee in payload.get("attendees", [])[:1]:
+                attendee["email"] = email
+    elif provider == "calendly":
+        if application_id is not None:
+            tracking = payload.get("tracking") if isinstance(payload.get("tracking"), dict) else {}
+            payload["tracking"] = {**tracking, "utm_content": application_id}
+        if email is not None:
+            payload["email"] = email
+    else:
+        if application_id is not None:
+            event = payload.setdefault("event", {})
+            event.setdefault("metadata", {}).setdefault("scheduler", {})["correlation_id"] = application_id
+        if email is not None:
+            recipients = payload.get("recipients") or [{}]
+            recipients[0]["email"] = email
+            payload["recipients"] = recipients
+    # Compact, as the providers send it.
+    return json.dumps(data, separators=(",", ":")).encode()
