@@ -233,3 +233,37 @@ def test_pipeline_marks_offline_and_unverified_interviews(admin_client, cohort, 
     text = admin_client.get(reverse("applications:list", args=[cohort.slug])).content.decode()
     assert "Scheduled offline" in text
     assert "Applicant says booked: Tue 8 Jun 14:00, unverified" in text
+
+
+def test_the_quick_start_story(db):
+    """Issue 9's "done when" on the demo: I've booked → unverified → confirmed; offline → cleared."""
+    import io
+    import re as re_
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    page = re_.search(r"Ada's own page:\s+http://[^/]+(/i/[\w-]+/)", out.getvalue()).group(1)
+    applicant = Client(REMOTE_ADDR="10.99.0.1")
+    assert applicant.get(page).status_code == 200  # no login
+    day = (datetime.now(UTC) + timedelta(days=8)).date().isoformat()
+    booked = applicant.post(page + "booked/", {"date": day, "time": "11:00", "time_zone": "Europe/London"})
+    assert booked.status_code == 303
+    from applications.models import Application
+
+    ada = Application.objects.get(public_id="app_7f3c2a91")
+    assert ada.status == "first_round_scheduled" and ada.interview_unverified
+
+    admin = Client()
+    admin.login(username="admin", password="cohortos-demo")
+    admin.post(url("applicant_confirm", ada))
+    assert not refreshed(ada).interview_unverified
+
+    emmy = Application.objects.get(contact_email="emmy.noether@example.org")
+    admin.post(url("offline_schedule", emmy), when())
+    assert refreshed(emmy).status == "first_round_scheduled"
+    admin.post(url("offline_clear", emmy))
+    assert refreshed(emmy).status == "waiting_first_round"
+    history = admin.get(reverse("applications:detail", args=[emmy.cohort.slug, emmy.pk])).content.decode()
+    assert "Scheduled offline" in history and "Offline interview cleared" in history

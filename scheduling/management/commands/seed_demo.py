@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from applications.models import Application, Cohort, Membership, Organization
+from scheduling.applicant import applicant_page_url
 from scheduling.providers import calcom
 from scheduling.events import BookingEvent
 from scheduling.services import apply_booking_event
@@ -74,10 +75,11 @@ class Command(BaseCommand):
         if cohort is None:
             cohort = Cohort.objects.create(
                 organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT,
-                webhook_secret=DEMO_SECRET,
+                webhook_secret=DEMO_SECRET, reply_to_email="fellowship@northwind.example",
             )
             self._applications(cohort)
         site = settings.SITE_URL
+        ada = cohort.applications.filter(public_id="app_7f3c2a91").first()
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready: {cohort.applications.count()} applications in {cohort.name}.\n"
         ))
@@ -85,6 +87,8 @@ class Command(BaseCommand):
             f"  Log in:          {site}/accounts/login/  as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
             f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
             f"  Webhook secret:  {cohort.webhook_secret}\n"
+            + (f"  Ada's own page:  {applicant_page_url(ada)} (no login; invitations carry each "
+               "applicant's own)\n" if ada else "") +
             f"  Replay a sample: .venv/bin/python manage.py send_webhook "
             f"../shared/calcom/samples/calcom_booking_created.json --cohort {cohort.slug}\n"
         )
