@@ -267,3 +267,23 @@ def test_the_quick_start_story(db):
     assert refreshed(emmy).status == "waiting_first_round"
     history = admin.get(reverse("applications:detail", args=[emmy.cohort.slug, emmy.pk])).content.decode()
     assert "Scheduled offline" in history and "Offline interview cleared" in history
+
+
+def test_members_see_the_schedule_but_no_controls_nor_the_applicants_link(client, cohort, ada):
+    from scheduling.applicant import token_for
+
+    key = token_for(ada).key
+    handmade.schedule_offline(ada, start=datetime.now(UTC) + timedelta(days=2),
+                              end=datetime.now(UTC) + timedelta(days=2, hours=1), time_zone="UTC", user=None)
+    member = UserFactory(username="reader")
+    MembershipFactory(user=member, organization=cohort.organization, role="member")
+    client.force_login(member)
+    page = client.get(reverse("applications:detail", args=[cohort.slug, ada.pk])).content.decode()
+    assert "Scheduled offline" in page
+    assert key not in page and url("offline_clear", ada) not in page and url("applicant_link_revoke", ada) not in page
+
+
+def test_closed_applications_offer_no_schedule_offline(admin_client, cohort):
+    done = ApplicationFactory(cohort=cohort, status="declined", current_stage="decision")
+    page = admin_client.get(reverse("applications:detail", args=[cohort.slug, done.pk])).content.decode()
+    assert url("offline_schedule", done) not in page
