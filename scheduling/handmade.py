@@ -63,8 +63,9 @@ def _current(application):
     return application.bookings.filter(uid=application.interview_booking_uid).first()
 
 
-def _event(trigger, booking, application, *, start, end, time_zone, meeting_url, title):
+def _event(trigger, booking, application, *, start, end, time_zone, meeting_url, title, reason=""):
     return events.BookingEvent(
+        reason=reason[:2000],
         trigger=trigger, uid=booking.uid, ical_sequence=booking.last_sequence + 1,
         start=start, end=end, email=application.contact_email, name=application.applicant_name,
         time_zone=time_zone, meeting_url=meeting_url, event_type=title, title=title,
@@ -80,10 +81,10 @@ def _new_booking(application, kind, **fields):
 
 
 def _apply(application, booking, trigger, *, user, note, start=None, end=None, time_zone="",
-           meeting_url="", title=""):
+           meeting_url="", title="", reason=""):
     """Merge one of our own events into `booking`, then re-derive the schedule; return the summary."""
     event = _event(trigger, booking, application, start=start, end=end, time_zone=time_zone,
-                   meeting_url=meeting_url, title=title)
+                   meeting_url=meeting_url, title=title, reason=reason)
     merged = merge_booking_event(application.cohort, event, application, at=timezone.now())
     return sync_application(
         application, touched=merged, opens=trigger != events.BOOKING_CANCELLED, user=user, note=note,
@@ -164,11 +165,10 @@ def clear_interview(application, *, user, reason=""):
         application = _locked(application)
         booking = _current_by_hand(application)
         when = describe(booking.start, booking.time_zone)
-        Booking.objects.filter(pk=booking.pk).update(reason=reason[:2000])
         summary = _apply(application, booking, events.BOOKING_CANCELLED, user=user,
                          note=f"Cleared the interview of {when}", start=booking.start,
                          end=booking.end, time_zone=booking.time_zone,
-                         meeting_url=booking.meeting_url, title=booking.event_type)
+                         meeting_url=booking.meeting_url, title=booking.event_type, reason=reason)
         ScheduleChange.objects.create(
             application=application, booking=booking, user=user,
             action=ScheduleChange.Action.OFFLINE_CLEARED,

@@ -354,3 +354,13 @@ def test_other_cohorts_tokens_cannot_reach_this_application(client, ada):
 def test_applicant_page_url_is_absolute(ada, settings):
     settings.SITE_URL = "http://127.0.0.1:8000"
     assert applicant_page_url(ada).startswith("http://127.0.0.1:8000/i/")
+
+
+def test_after_the_interview_the_page_says_nothing_to_schedule(client, cohort):
+    held = ApplicationFactory(cohort=cohort, status="needs_first_decision", current_stage="first_round")
+    text = client.get(reverse("scheduling:applicant_page", args=[token_for(held).key])).content.decode()
+    assert "Nothing to schedule" in text and "I’ve booked" not in text
+
+
+def test_mail_scanners_may_check_the_link_with_head(client, page):
+    assert client.head(page).status_code == 200

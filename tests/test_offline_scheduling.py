@@ -287,3 +287,11 @@ def test_closed_applications_offer_no_schedule_offline(admin_client, cohort):
     done = ApplicationFactory(cohort=cohort, status="declined", current_stage="decision")
     page = admin_client.get(reverse("applications:detail", args=[cohort.slug, done.pk])).content.decode()
     assert url("offline_schedule", done) not in page
+
+
+def test_clear_keeps_the_admins_reason(admin_client, ada):
+    admin_client.post(url("offline_schedule", ada), when())
+    admin_client.post(url("offline_clear", ada), {"reason": "Candidate withdrew by phone"})
+    line = ScheduleChange.objects.get(application=ada, action="offline_cleared")
+    assert line.detail.endswith(": Candidate withdrew by phone")
+    assert Booking.objects.get(application=ada).reason == "Candidate withdrew by phone"
