@@ -22,7 +22,7 @@ from applications.models import Application, time_zone_or_utc
 from . import events
 from .bookings import merge_booking_event, sync_application
 from .models import Booking, ScheduleChange
-from .status import ON_BOOKING, SCHEDULED, Status
+from .status import ON_BOOKING, SCHEDULED
 
 # Statuses in which an interview may be put on the schedule: those a booking moves to
 # "scheduled", and "scheduled" itself (the new interview replaces the current one).
