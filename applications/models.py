@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from scheduling.status import (
-    Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
+    WAITING, Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
 )
 
 
@@ -247,6 +247,8 @@ class Application(models.Model):
     # "applicant"), and whether it is an applicant's word no admin has confirmed yet.
     interview_kind = models.CharField(max_length=16, blank=True)
     interview_unverified = models.BooleanField(default=False)
+    # The round of the current interview's event type (InterviewRound.event_types); null: unknown.
+    interview_round = models.PositiveSmallIntegerField(null=True, blank=True)
 
     # A booking waiting for the host's confirmation (BOOKING_REQUESTED).
     pending_booking_uid = models.CharField(max_length=64, blank=True)
@@ -317,10 +319,18 @@ class Application(models.Model):
         self.status, self.current_stage, self.updated_at = new, stage, now
         self.status_changed_at = now
         bump_cohort_version(self.cohort_id)
-        return StatusChange.objects.create(
+        change = StatusChange.objects.create(
             application=self, old_status=old, new_status=new, created_at=now,
             delivery=delivery, user=user, note=note[:500],
         )
+        if new in WAITING and self.cohort.rounds.filter(auto_invite=True).exists():
+            # Entering a waiting status is what automatic invitations react to, whatever moved
+            # the application (an admin, a cancelled booking): move_to is the one writer of status,
+            # so it is the one place that sees every entry. The task checks the round itself.
+            from scheduling.tasks import send_automatic_invitation
+
+            send_automatic_invitation.delay_on_commit(change.pk)
+        return change
 
     def allowed_statuses(self):
         """Return the statuses this application may move to next (list of Status)."""

@@ -181,6 +181,7 @@ def application_list(request, slug):
         # pass over the cohort (the slowest query at 100,000 applications).
         paginator.count = known
     page = paginator.get_page(request.GET.get("page"))
+    page.object_list = pipeline.add_invitations(list(page.object_list), cohort)
     for a in page.object_list:
         a.pipeline = pipeline.pipeline_state(a, now=now, overdue_days=cohort.overdue_days, tz=tz)
     query = request.GET.copy()
@@ -250,6 +251,7 @@ def application_detail(request, slug, pk):
     cohort = _cohort_or_404(request, slug)
     application = get_object_or_404(cohort.applications.all(), pk=pk)
     context = _detail_context(application, StatusChangeForm(application))
+    pipeline.add_invitations([application], cohort)
     context["pipeline"] = pipeline.pipeline_state(
         application, now=context["now"], overdue_days=cohort.overdue_days,
         tz=UserSettings.time_zone_for(request.user, cohort.organization),

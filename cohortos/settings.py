@@ -155,6 +155,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},  # a backlog of sweeps after an outage is one sweep's work
     },
+    # Invitations whose task was never published, and automatic ones whose task was lost.
+    "send-pending-invitations": {
+        "task": "scheduling.tasks.send_pending_invitations",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "send-reminders": {
+        "task": "scheduling.tasks.send_reminders",
+        "schedule": 3600.0,
+        "options": {"expires": 3500},
+    },
 }
 
 # The applicant's page (/i/<token>/): how long a link works, and how often it may be asked for

@@ -144,6 +144,7 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         "interview_ended_at": current.ended_at if current else None,
         "interview_kind": current.kind if current else "",
         "interview_unverified": current.unverified if current else False,
+        "interview_round": current.round if current else None,
         "pending_booking_uid": pending.uid if pending else "",
         "pending_start": pending.start if pending else None,
         "pending_end": pending.end if pending else None,

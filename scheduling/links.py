@@ -137,7 +137,7 @@ def booking_link(application, interview_round):
     parts = urlsplit(url)
     ours = {key for key, _ in person + extra}
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ours]
-    query = urlencode(kept + person + extra)
+    query = urlencode(kept + person + extra, safe="[]")  # readable metadata[application_id]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 

@@ -159,7 +159,7 @@ def test_schedule_button_is_the_bound_booking_link_of_the_round(client, page, ad
     text = client.get(page).content.decode()
     assert "Schedule interview" in text
     ref = links.make_ref(ada, 1)
-    assert f"metadata%5Bapplication_id%5D={ref}" in text.replace("&amp;", "&")
+    assert f"metadata[application_id]={ref}" in text.replace("&amp;", "&")
 
 
 def test_booked_interview_shows_in_the_bookings_zone_with_provider_links(client, page, ada, cohort):
