@@ -364,3 +364,17 @@ def test_after_the_interview_the_page_says_nothing_to_schedule(client, cohort):
 
 def test_mail_scanners_may_check_the_link_with_head(client, page):
     assert client.head(page).status_code == 200
+
+
+@pytest.mark.parametrize("url,provider,offered", [
+    ("https://cal.com/northwind/first", "calcom", False),
+    ("https://cal.com/northwind/first", "calendly", True),   # Cal.com page, but only Calendly posts to us
+    ("https://calendly.com/northwind/first", "calendly", False),
+    ("https://calendar.app.google/n0rthw1nd", "calcom", True),  # Google pages send no webhooks
+])
+def test_ive_booked_is_offered_only_where_no_webhook_reaches_us(client, page, cohort, url, provider, offered):
+    from scheduling.models import WebhookDelivery
+
+    InterviewRoundFactory(cohort=cohort, number=1, booking_url=url)
+    WebhookDelivery.objects.create(cohort=cohort, provider=provider, body=b"{}", sha256="0" * 64)
+    assert ("I’ve booked my interview" in client.get(page).content.decode()) == offered

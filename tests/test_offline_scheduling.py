@@ -295,3 +295,12 @@ def test_clear_keeps_the_admins_reason(admin_client, ada):
     line = ScheduleChange.objects.get(application=ada, action="offline_cleared")
     assert line.detail.endswith(": Candidate withdrew by phone")
     assert Booking.objects.get(application=ada).reason == "Candidate withdrew by phone"
+
+
+def test_edit_can_remove_the_link_and_the_place(admin_client, ada):
+    admin_client.post(url("offline_schedule", ada), when(meeting_url="https://meet.example/x"))
+    assert refreshed(ada).interview_meeting_url == "https://meet.example/x"
+    admin_client.post(url("offline_edit", ada), when(meeting_url="", location=""))
+    ada = refreshed(ada)
+    assert ada.interview_meeting_url == "" and ada.interview_location == ""
+    assert Booking.objects.get(application=ada).kind == "offline"
