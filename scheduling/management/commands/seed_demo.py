@@ -1,5 +1,6 @@
 """Load the quick start's demo organization, cohort, applications and admin login."""
 
+import os
 import random
 from datetime import timedelta
 
@@ -20,6 +21,8 @@ DEMO_PASSWORD = "cohortos-demo"
 DEMO_COHORT = "northwind-2026"
 # Fixed so the shared Cal.com samples replay against the demo without editing them.
 DEMO_SECRET = "cohortos-test-secret"
+# The repo's own copies of Cal.com's sample deliveries (relative to the project root).
+SAMPLES = "tests/fixtures/calcom"
 
 # Named after the people in ../shared/calcom/samples so replays find their applications.
 SAMPLE_PEOPLE = [
@@ -81,12 +84,18 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready: {cohort.applications.count()} applications in {cohort.name}.\n"
         ))
+        # Runnable as printed from a second terminal: DEBUG=1 (no SECRET_KEY needed), HOST kept.
+        host = os.environ.get("HOST", "")
+        prefix = "DEBUG=1 " + (f"HOST={host} " if host and host != "127.0.0.1:8000" else "")
+        replay = f"{prefix}.venv/bin/python manage.py send_webhook"
         self.stdout.write(
             f"  Log in:          {site}/accounts/login/  as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
             f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
             f"  Webhook secret:  {cohort.webhook_secret}\n"
-            f"  Replay a sample: .venv/bin/python manage.py send_webhook "
-            f"../shared/calcom/samples/calcom_booking_created.json --cohort {cohort.slug}\n"
+            f"  Replay a sample: {replay} {SAMPLES}/calcom_booking_created.json "
+            f"--cohort {cohort.slug} --shift-to-now\n"
+            f"  Make an orphan:  {replay} {SAMPLES}/calcom_booking_created.json "
+            f"--cohort {cohort.slug} --shift-to-now --email someone.new@example.net\n"
         )
 
     def _admin_user(self):
