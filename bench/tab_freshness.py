@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +92,7 @@ def booking_latency(client, cohort, trials, rng):
         etag = response["ETag"]
         body = json.loads(json.dumps(template))
         payload = body["payload"]
-        payload["uid"] = f"fresh{rng.randrange(10**12)}x{n}"
+        payload["uid"] = f"fresh{uuid.uuid4().hex[:16]}"  # new on every run (the cohorts are reused)
         payload["iCalUID"] = payload["uid"] + "@Cal.com"
         payload["metadata"] = {"application_id": application.public_id}
         raw = json.dumps(body).encode()

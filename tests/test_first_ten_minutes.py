@@ -112,3 +112,12 @@ def test_seed_demo_prints_commands_that_work_as_printed():
     text = out.getvalue()
     assert "DEBUG=1 .venv/bin/python manage.py send_webhook tests/fixtures/calcom/calcom_booking_created.json" in text
     assert "--email someone.new@example.net" in text and "../shared" not in text
+
+
+def test_browser_screenshots_leave_the_repo_alone_unless_asked(monkeypatch):
+    from .browser import DOCS_SCREENSHOTS, screenshot_path
+
+    monkeypatch.delenv("SCREENSHOTS", raising=False)
+    assert DOCS_SCREENSHOTS not in screenshot_path("x.png").parents
+    monkeypatch.setenv("SCREENSHOTS", "docs")
+    assert screenshot_path("x.png") == DOCS_SCREENSHOTS / "x.png"
