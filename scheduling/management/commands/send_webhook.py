@@ -110,22 +110,35 @@ class Command(BaseCommand):
             help="Move every date in the file by whole days so it was sent today and its interview is ahead.",
         )
         parser.add_argument(
-            "--email", help="Send it as a new booking by this email, with no application id: an orphan.",
+            "--email",
+            help="Send it as a new booking (its own uid) by this email and without the file's application "
+                 "id: without --application-id too, an orphan.",
+        )
+        parser.add_argument(
+            "--application-id", metavar="REF",
+            help="Set payload.metadata.application_id, as a booking link's ?metadata[application_id]= would "
+                 "(e.g. a ref copied from an application page).",
         )
         parser.add_argument("--timeout", type=float, default=30.0, help="Seconds to wait (default 30).")
 
-    def handle(self, *args, file, cohort, url, timeout, shift=False, email=None, **options):
+    def handle(self, *args, file, cohort, url, timeout, shift=False, email=None, application_id=None,
+               **options):
         try:
             body = Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
-        if shift or email:
+        if shift or email or application_id is not None:
             try:
                 data = json.loads(body)
-            except ValueError:
-                raise CommandError(f"{file} is not JSON, so its dates or email cannot be changed.") from None
+                payload = data.get("payload", data)
+            except (ValueError, AttributeError):
+                raise CommandError(f"{file} is not a Cal.com JSON body, so it cannot be changed.") from None
             if email:
                 data = as_booker(data, email)
+                payload = data.get("payload", data)
+            if application_id is not None:
+                metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
+                payload["metadata"] = {**metadata, "application_id": application_id}
             if shift:
                 data = shift_to_now(data, timezone.now())
             body = json.dumps(data, separators=(",", ":")).encode()
