@@ -16,7 +16,7 @@ from applications.models import Application, Cohort, bump_cohort_version
 from orphans.models import OrphanedInterview
 
 from .browser import (  # noqa: F401
-    BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport,
+    BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections,
 )
 from .calcom_helpers import SAMPLES
 
@@ -113,13 +113,19 @@ class TestPhone:
         assert_fits(page, "orphans-dismissed", widths)
         page.goto(f"{base}/settings/")
         assert_fits(page, "settings", widths)
+        page.goto(f"{base}/cohorts/{demo.slug}/settings/")
+        assert_fits(page, "cohort-settings", widths)
+        waiting = demo.applications.filter(status="waiting_first_round").first()
+        if page.goto(f"{base}{tab}{waiting.pk}/offline/").status == 200:
+            assert_fits(page, "offline-interview", widths)
         page.goto(f"{base}/accounts/password_change/")
         assert_fits(page, "password-change", widths)
         with capsys.disabled():
             print("\n  page widths at 390 px:", ", ".join(f"{k} {v}" for k, v in widths.items()))
 
 
-def test_a_booking_shows_on_an_open_tab_within_seconds_keeping_focus_and_scroll(demo, live_server, browser_page):
+def test_a_booking_shows_on_an_open_tab_within_seconds_keeping_focus_and_scroll(demo, live_server, browser_page,
+                                                                             capsys):
     page, base = browser_page, live_server.url
     tab = f"/cohorts/{demo.slug}/applications/"
     page.set_viewport_size({"width": 1366, "height": 500})
@@ -147,10 +153,13 @@ def test_a_booking_shows_on_an_open_tab_within_seconds_keeping_focus_and_scroll(
         timeout=8_000,
     )
     elapsed = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\n  booking visible on the open tab after {elapsed:.1f} s (5 s polls)")
     assert elapsed < 6.5, f"the booking took {elapsed:.1f} s to show"
     assert "in 6 days" in row.locator("td.pipeline").inner_text() or "in 7 days" in row.locator("td.pipeline").inner_text()
     assert page.evaluate("document.activeElement.id") == f"application-{ada.pk}-link"
-    assert page.evaluate("window.scrollY") == scrolled
+    # Kept (give or take the few pixels the changed row's height moves the page's end).
+    assert abs(page.evaluate("window.scrollY") - scrolled) <= 8
     Application.objects.filter(pk=ada.pk).update(applicant_name="Ada King")
     bump_cohort_version(demo.pk)
     page.wait_for_selector(f"#application-{ada.pk} >> text=Ada King", timeout=7_000)
