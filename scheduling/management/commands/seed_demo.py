@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from applications.models import Application, Cohort, Membership, Organization
 from scheduling import invitations, links
+from scheduling.applicant import applicant_page_url
 from scheduling.events import BookingEvent
 from scheduling.models import InterviewRound, Invitation
 from scheduling.providers import calcom
@@ -84,7 +85,7 @@ class Command(BaseCommand):
         if cohort is None:
             cohort = Cohort.objects.create(
                 organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT,
-                webhook_secret=DEMO_SECRET,
+                webhook_secret=DEMO_SECRET, reply_to_email="fellowship@northwind.example",
             )
             self._applications(cohort)
         self._rounds(cohort)
@@ -101,6 +102,8 @@ class Command(BaseCommand):
             f"  Log in:          {site}/accounts/login/  as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
             f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
             f"  Webhook secret:  {cohort.webhook_secret}\n"
+            + (f"  Ada's own page:  {applicant_page_url(ada)} (no login; invitations carry each "
+               "applicant's own)\n" if ada else "") +
             f"  Replay a sample: {replay} {SAMPLES}/calcom_booking_created.json "
             f"--cohort {cohort.slug} --shift-to-now\n"
             f"  Make an orphan:  {replay} {SAMPLES}/calcom_booking_created.json "
