@@ -22,20 +22,25 @@ ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 30, 9, 15, tzinfo=dt_timezone.utc)
 
 
-def readme_commands():
-    """Return the README's send_webhook command lines, split as a shell would."""
+def readme_commands(every_provider=False):
+    """Return the README's send_webhook command lines (Cal.com's unless `every_provider`), split."""
     lines = (ROOT / "README.md").read_text().splitlines()
     return [shlex.split(line) for line in lines if ".venv/bin/python manage.py send_webhook" in line
-            and not line.lstrip().startswith(("`", "#"))]
+            and not line.lstrip().startswith(("`", "#")) and (every_provider or "--provider" not in line)]
 
 
 def test_the_readme_prints_replay_commands_that_use_the_repos_samples():
-    commands = readme_commands()
-    assert len(commands) == 4
+    assert len(readme_commands()) == 4
+    for argv in readme_commands():
+        assert "--shift-to-now" in argv
+    commands = [shlex.split(line) for line in (ROOT / "README.md").read_text().splitlines()
+                if ".venv/bin/python manage.py" in line and not line.lstrip().startswith("`")]
+    assert len(commands) > len(readme_commands())
     for argv in commands:
-        assert argv[0] == "DEBUG=1" and argv[1:4] == [".venv/bin/python", "manage.py", "send_webhook"]
-        assert (ROOT / argv[4]).is_file(), argv[4]
-        assert "--shift-to-now" in argv and "../shared" not in " ".join(argv)
+        assert argv[0] == "DEBUG=1" and argv[1:3] == [".venv/bin/python", "manage.py"], argv
+        assert "../shared" not in " ".join(argv)
+        if argv[3] == "send_webhook":
+            assert (ROOT / argv[4]).is_file(), argv[4]
 
 
 def test_the_commands_run_in_a_second_terminal_without_make():
