@@ -105,6 +105,7 @@ class Command(BaseCommand):
                 f"  Book it with another email: .venv/bin/python manage.py send_webhook "
                 f"tests/fixtures/calcom/calcom_booking_created.json --cohort {cohort.slug} "
                 f"--application-id {ref} --email ada.personal@example.net\n"
+                f"  (or --link-of {ada.public_id} instead of --application-id: the same reference)\n"
                 f"  Send due reminders: .venv/bin/python manage.py send_reminders\n"
             )
 

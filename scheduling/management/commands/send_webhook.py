@@ -7,7 +7,9 @@ import requests
 from django.core.management.base import BaseCommand, CommandError
 
 from applications.models import Cohort
+from scheduling.links import make_ref
 from scheduling.providers import calcom
+from scheduling.rounds import round_waited_for
 
 
 class Command(BaseCommand):
@@ -29,19 +31,27 @@ class Command(BaseCommand):
             help="Set payload.metadata.application_id, as a booking link's ?metadata[application_id]= would "
                  "(e.g. a ref copied from an application page).",
         )
+        parser.add_argument(
+            "--link-of", metavar="PUBLIC_ID",
+            help="Set payload.metadata.application_id to the signed ref of this application's bound link "
+                 "(the round it waits for), as a booking made through that link would carry.",
+        )
         parser.add_argument("--email", help="Set the booker's email (responses.email and attendees[0]).")
 
-    def handle(self, *args, file, cohort, url, timeout, application_id=None, email=None, **options):
+    def handle(self, *args, file, cohort, url, timeout, application_id=None, email=None, link_of=None,
+               **options):
         try:
             body = Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
-        if application_id is not None or email is not None:
-            body = _edited(body, file, application_id, email)
         found = Cohort.objects.filter(slug=cohort).first()
         if found is None:
             known = ", ".join(Cohort.objects.values_list("slug", flat=True)) or "none"
             raise CommandError(f"No cohort with slug {cohort!r} (known: {known}).")
+        if link_of:
+            application_id = _ref_of(found, link_of)
+        if application_id is not None or email is not None:
+            body = _edited(body, file, application_id, email)
         target = url if "/webhooks/" in url else url.rstrip("/") + found.webhook_path()
         try:
             response = requests.post(
@@ -85,3 +95,14 @@ def _edited(body, file, application_id, email):
             attendee["email"] = email
     # Compact, as Cal.com's JSON.stringify sends it.
     return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _ref_of(cohort, public_id):
+    """Return the signed ref of `public_id`'s bound link (scheduling.links), or raise CommandError."""
+    application = cohort.applications.filter(public_id=public_id).first()
+    if application is None:
+        raise CommandError(f"No application {public_id!r} in {cohort.slug}.")
+    number = round_waited_for(application.status) or application.round
+    if number not in (1, 2):
+        raise CommandError(f"{public_id} is {application.status_label.lower()}: it has no booking link.")
+    return make_ref(application, number)
