@@ -15,7 +15,7 @@ from django.utils import timezone
 from applications.models import Application
 from scheduling.applicant import token_for
 
-from .browser import BROWSER_MARKS, browser_page, short_lived_connections  # noqa: F401
+from .browser import BROWSER_MARKS, browser_page, short_lived_connections, viewport  # noqa: F401
 from .factories import ApplicationFactory, CohortFactory, InterviewRoundFactory, OrganizationFactory
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
