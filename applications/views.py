@@ -21,7 +21,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control, pa
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from scheduling.status import InvalidTransition, Status, StatusConflict
+from scheduling.status import ON_BOOKING, SCHEDULED, InvalidTransition, Status, StatusConflict
 
 from . import pipeline
 from .export import csv_response
@@ -239,6 +239,7 @@ def _detail_context(application, form, reopen_form=None):
                             if application.interview_booking_uid else None),
         "applicant_token": application.applicant_tokens.filter(revoked_at__isnull=True).first(),
         "schedule_changes": application.schedule_changes.select_related("user")[:50],
+        "can_schedule": application.status in ON_BOOKING or application.status in SCHEDULED,
         "site_url": settings.SITE_URL,
     }
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from applications.models import Application, Cohort, Membership, Organization
 from scheduling import invitations, links
+from scheduling.applicant import applicant_page_url
 from scheduling.events import BookingEvent
 from scheduling.models import InterviewRound, Invitation
 from scheduling.providers import calcom
@@ -81,7 +82,7 @@ class Command(BaseCommand):
         if cohort is None:
             cohort = Cohort.objects.create(
                 organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT,
-                webhook_secret=DEMO_SECRET,
+                webhook_secret=DEMO_SECRET, reply_to_email="fellowship@northwind.example",
             )
             self._applications(cohort)
         self._rounds(cohort)
@@ -94,6 +95,8 @@ class Command(BaseCommand):
             f"  Log in:          {site}/accounts/login/  as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
             f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
             f"  Webhook secret:  {cohort.webhook_secret}\n"
+            + (f"  Ada's own page:  {applicant_page_url(ada)} (no login; invitations carry each "
+               "applicant's own)\n" if ada else "") +
             f"  Replay a sample: .venv/bin/python manage.py send_webhook "
             f"../shared/calcom/samples/calcom_booking_created.json --cohort {cohort.slug}\n"
             f"  Settings:        {site}/cohorts/{cohort.slug}/settings/  (both rounds set up)\n"
