@@ -23,6 +23,9 @@ DEMO_PASSWORD = "cohortos-demo"
 DEMO_COHORT = "northwind-2026"
 # Fixed so the shared Cal.com samples replay against the demo without editing them.
 DEMO_SECRET = "cohortos-test-secret"
+# The same for Calendly's and Cronofy's keys (issue 11): `send_webhook --provider …` replays.
+DEMO_CALENDLY_KEY = "calendly-test-signing-key"
+DEMO_CRONOFY_SECRET = "cronofy-test-client-secret"
 
 # Named after the people in ../shared/calcom/samples so replays find their applications.
 SAMPLE_PEOPLE = [
@@ -86,6 +89,10 @@ class Command(BaseCommand):
             )
             self._applications(cohort)
         self._rounds(cohort)
+        if not cohort.calendly_signing_key or not cohort.cronofy_client_secret:
+            cohort.calendly_signing_key = cohort.calendly_signing_key or DEMO_CALENDLY_KEY
+            cohort.cronofy_client_secret = cohort.cronofy_client_secret or DEMO_CRONOFY_SECRET
+            cohort.save(update_fields=["calendly_signing_key", "cronofy_client_secret"])
         site = settings.SITE_URL
         ada = cohort.applications.filter(public_id="app_7f3c2a91").first()
         self.stdout.write(self.style.SUCCESS(
@@ -95,6 +102,8 @@ class Command(BaseCommand):
             f"  Log in:          {site}/accounts/login/  as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
             f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
             f"  Webhook secret:  {cohort.webhook_secret}\n"
+            f"  Calendly URL:    {site}{cohort.webhook_path('calendly')}  (signing key {cohort.calendly_signing_key})\n"
+            f"  Cronofy URL:     {site}{cohort.webhook_path('cronofy')}\n"
             + (f"  Ada's own page:  {applicant_page_url(ada)} (no login; invitations carry each "
                "applicant's own)\n" if ada else "") +
             f"  Replay a sample: .venv/bin/python manage.py send_webhook "
