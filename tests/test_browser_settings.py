@@ -64,7 +64,7 @@ def test_settings_copy_webhook_url_and_preview_a_template_as_you_type(demo, live
     health.screenshot(path=str(screenshot_path("sync-health.png")))
 
     # Copy the webhook URL with its button: the clipboard holds the URL with its trailing slash.
-    page.get_by_role("button", name="Copy URL").click()
+    page.locator("#webhook").get_by_role("button", name="Copy URL").click()
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == f"{live_server.url}/webhooks/calcom/{demo.webhook_key}/"
     assert page.get_by_role("button", name="Copied").count() == 1
