@@ -343,6 +343,7 @@ def test_pipeline_says_a_past_interview_was_held_and_needs_a_decision(admin_clie
     row = row_html(admin_client.get(list_url(cohort)), past)
     assert "Held, needs decision" in row and "<del>" not in row
     assert 'class="pipe pipe-attention pipe-key-held"' in row
+    assert "meet.example/past" not in row  # no link to a meeting that is over
 
 
 def test_pipeline_shows_a_future_interview_in_the_viewers_time_zone_with_the_applicants_on_hover(
