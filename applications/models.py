@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from scheduling.status import (
-    Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
+    WAITING, Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
 )
 
 
@@ -116,6 +116,17 @@ class Cohort(models.Model):
     slug = models.SlugField(max_length=80, unique=True, blank=True)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
     webhook_secret = models.CharField(max_length=128, default=new_webhook_secret)
+    reply_to_email = models.EmailField(
+        blank=True, help_text="Where applicants write back; named on their page when a link no longer works.",
+    )
+    # Other providers' secrets are theirs to issue: pasted in by an admin, empty until then
+    # (and until then that provider's webhook answers 403 saying so).
+    calendly_signing_key = models.CharField(
+        max_length=200, blank=True,
+        help_text="The signing key of the cohort's Calendly webhook subscription.")
+    cronofy_client_secret = models.CharField(
+        max_length=200, blank=True,
+        help_text="The client secret of the Cronofy application that sends Scheduler notifications.")
     created_at = models.DateTimeField(default=timezone.now)
     overdue_days = models.PositiveSmallIntegerField(
         default=7, help_text="Days an application may wait for an interview before the tab flags it overdue.",
@@ -151,11 +162,12 @@ class Cohort(models.Model):
         self.webhook_secret = new_webhook_secret()
         self.save(update_fields=["webhook_secret"])
 
-    def webhook_path(self):
-        """Return the path Cal.com posts to, with its trailing slash (PROTOCOL.md §5)."""
+    def webhook_path(self, provider="calcom"):
+        """Return the path `provider` ("calcom", "calendly", "cronofy") posts to, with its
+        trailing slash (PROTOCOL.md §5: a redirect is a failed delivery)."""
         from django.urls import reverse
 
-        return reverse("scheduling:calcom_webhook", args=[self.webhook_key])
+        return reverse(f"scheduling:{provider}_webhook", args=[self.webhook_key])
 
 
 def bump_cohort_version(cohort_id):
@@ -259,6 +271,17 @@ class Application(models.Model):
     interview_time_zone = models.CharField(max_length=64, blank=True)
     interview_event_type = models.CharField(max_length=200, blank=True)
     interview_ended_at = models.DateTimeField(null=True, blank=True)
+    # Where the current interview came from (scheduling.Booking.Kind: "calcom", "offline",
+    # "applicant"), and whether it is an applicant's word no admin has confirmed yet.
+    interview_kind = models.CharField(max_length=16, blank=True)
+    interview_unverified = models.BooleanField(default=False)
+    # The round of the current interview's event type (InterviewRound.event_types); null: unknown.
+    interview_round = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Who interviews, where (when not a link), and whether the applicant missed it:
+    # copied from the current booking for the tab's Pipeline column.
+    interview_organizer = models.CharField(max_length=200, blank=True)
+    interview_location = models.CharField(max_length=300, blank=True)
+    interview_no_show = models.BooleanField(default=False)
 
     # A booking waiting for the host's confirmation (BOOKING_REQUESTED).
     pending_booking_uid = models.CharField(max_length=64, blank=True)
@@ -331,10 +354,18 @@ class Application(models.Model):
         for name, value in fields.items():
             setattr(self, name, value)
         bump_cohort_version(self.cohort_id)
-        return StatusChange.objects.create(
+        change = StatusChange.objects.create(
             application=self, old_status=old, new_status=new, created_at=now,
             delivery=delivery, user=user, note=note[:500],
         )
+        if new in WAITING and self.cohort.rounds.filter(auto_invite=True).exists():
+            # Entering a waiting status is what automatic invitations react to, whatever moved
+            # the application (an admin, a cancelled booking): move_to is the one writer of status,
+            # so it is the one place that sees every entry. The task checks the round itself.
+            from scheduling.tasks import send_automatic_invitation
+
+            send_automatic_invitation.delay_on_commit(change.pk)
+        return change
 
     def allowed_statuses(self):
         """Return the statuses this application may move to next (list of Status)."""

@@ -1,23 +1,24 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from .models import Booking, WebhookDelivery
+from .models import ApplicantToken, Booking, InterviewRound, Invitation, ScheduleChange, WebhookDelivery
 from .ingest import process_delivery
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("id", "received_at", "cohort", "trigger_event", "booking_uid", "outcome",
-                    "application", "attempts", "redeliveries")
-    list_filter = ("outcome", "trigger_event", "cohort")
+    list_display = ("id", "received_at", "cohort", "provider", "trigger_event", "booking_uid", "outcome",
+                    "application", "match_rule", "attempts", "redeliveries")
+    list_filter = ("provider", "outcome", "trigger_event", "match_rule", "cohort")
     search_fields = ("booking_uid", "sha256", "logical_key", "detail", "error")
     list_select_related = ("cohort", "application")
     date_hierarchy = "received_at"
     actions = ["reprocess"]
     exclude = ("body",)
-    readonly_fields = ("cohort", "received_at", "sha256", "trigger_event", "booking_uid",
+    readonly_fields = ("cohort", "provider", "received_at", "sha256", "trigger_event", "booking_uid",
                        "event_created_at", "logical_key", "outcome", "detail", "error", "attempts",
-                       "redeliveries", "processed_at", "application", "duplicate_of", "pretty_json")
+                       "redeliveries", "processed_at", "application", "match_rule", "attention",
+                       "duplicate_of", "pretty_json")
 
     @admin.display(description="Body")
     def pretty_json(self, obj):
@@ -39,10 +40,79 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(Booking)
 class BookingAdmin(admin.ModelAdmin):
-    list_display = ("uid", "cohort", "application", "state", "start", "email", "reschedule_uid",
-                    "request_reschedule", "last_event_at")
-    list_filter = ("state", "request_reschedule", "cohort")
-    search_fields = ("uid", "ical_uid", "reschedule_uid", "email", "name")
+    list_display = ("uid", "attendee_key", "kind", "cohort", "application", "state", "start", "email",
+                    "organizer_name", "no_show", "reschedule_uid", "request_reschedule", "last_event_at")
+    list_filter = ("kind", "state", "request_reschedule", "no_show", "cohort")
+    search_fields = ("uid", "attendee_key", "ical_uid", "reschedule_uid", "rescheduled_to_uid", "email",
+                     "name", "organizer_email", "organizer_name")
     list_select_related = ("cohort", "application")
     raw_id_fields = ("application",)
-    readonly_fields = ("last_event_at", "last_sequence", "created_at", "updated_at")
+    readonly_fields = ("last_event_at", "last_sequence", "details_at", "no_show_at", "created_at",
+                       "updated_at")
+
+
+@admin.register(InterviewRound)
+class InterviewRoundAdmin(admin.ModelAdmin):
+    list_display = ("cohort", "number", "booking_url", "auto_invite", "remind_after_days", "max_reminders")
+    list_filter = ("auto_invite", "number")
+    search_fields = ("cohort__name", "cohort__slug", "booking_url")
+    list_select_related = ("cohort",)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("id", "created_at", "application", "round", "kind", "reminder_number", "is_resend",
+                    "source", "sent_by", "state", "sent_at")
+    list_filter = ("state", "kind", "source", "round")
+    search_fields = ("to_email", "subject", "application__public_id", "application__applicant_name")
+    list_select_related = ("application", "sent_by")
+    raw_id_fields = ("application", "sent_by")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in Invitation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # invitations are sent from the application page, the tab or send_invitations
+
+
+@admin.register(ApplicantToken)
+class ApplicantTokenAdmin(admin.ModelAdmin):
+    """Applicants' page links: who has one, until when, last opened; revoke from here too."""
+
+    list_display = ("application", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("application__applicant_name", "application__contact_email", "application__public_id")
+    list_select_related = ("application",)
+    # The key is the applicant's password: never shown, never typed in.
+    exclude = ("key",)
+    readonly_fields = ("application", "created_at", "expires_at", "last_used_at", "revoked_at", "revoked_by")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # issued by invitations and the application page (scheduling.applicant.token_for)
+
+    @admin.action(description="Revoke the selected links (the next invitation carries a new one)")
+    def revoke(self, request, queryset):
+        from .applicant import revoke_tokens
+
+        done = sum(revoke_tokens(token.application, user=request.user)
+                   for token in queryset.filter(revoked_at__isnull=True).select_related("application"))
+        self.message_user(request, f"Revoked {done} link(s).", messages.SUCCESS)
+
+
+@admin.register(ScheduleChange)
+class ScheduleChangeAdmin(admin.ModelAdmin):
+    """The schedule's history lines (offline, the applicant's word, links): read-only."""
+
+    list_display = ("created_at", "application", "action", "cause", "detail")
+    list_filter = ("action",)
+    search_fields = ("application__applicant_name", "application__public_id", "detail")
+    list_select_related = ("application", "user")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

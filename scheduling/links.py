@@ -65,11 +65,13 @@ class RefCheck:
     def problem(self):
         """Return a sentence for sync health when the value was ignored, else ""."""
         if self.kind == "number":
-            return ("The booking carries a bare application number as its link reference; numbers "
-                    "are not accepted (anyone can type one), so it was matched by its chain or email.")
+            return ("The booking's link reference is a bare application number, which is never accepted "
+                    "(anyone could type one), so it was ignored: only the booking chain and the email "
+                    "were used to match it.")
         if self.kind == "invalid":
-            return ("The booking's link reference is not valid for this cohort (changed by hand, or "
-                    "from another cohort's link): ignored, so it was matched by its chain or email.")
+            return ("The booking's link reference is not valid for this cohort (changed by hand, or from "
+                    "another cohort's link), so it was ignored: only the booking chain and the email were "
+                    "used to match it.")
         return ""
 
 
@@ -137,7 +139,7 @@ def booking_link(application, interview_round):
     parts = urlsplit(url)
     ours = {key for key, _ in person + extra}
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ours]
-    query = urlencode(kept + person + extra)
+    query = urlencode(kept + person + extra, safe="[]")  # readable metadata[application_id]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
@@ -157,9 +159,11 @@ def link_for(application):
 
 
 def applicant_page_url(application):
-    """Return the absolute URL of `application`'s own applicant page, or "" while none exists.
+    """Return the absolute URL of `application`'s own applicant page (`/i/<token>/`).
 
-    Invitations render it as `{{ applicant_page }}`. Issue 9 adds the applicant page
-    and fills this function in; until then every invitation gets "".
+    Invitations render it as `{{ applicant_page }}`; it issues the applicant's token
+    when they have no working one (scheduling.applicant.applicant_page_url).
     """
-    return ""
+    from .applicant import applicant_page_url as page_url
+
+    return page_url(application)

@@ -21,26 +21,25 @@ def booking_chain(cohort, event, *, limit=50):
     """Return the stored bookings of `event`'s chain in `cohort`, whoever owns them (a list).
 
     The chain is its `uid`, the booking it replaced (`rescheduleUid`), those that
-    replaced it and those sharing its `iCalUID` (Booking.objects.linked_to), with
-    their applications joined. Read once per apply: matching takes its owner,
+    replaced it and those sharing its `iCalUID`, for the event's seat
+    (Booking.objects.of_event). Read once per apply: matching takes its owner,
     adoption its unmatched ones. `limit` bounds a pathological chain.
     """
-    return list(
-        Booking.objects.linked_to(event.uid, reschedule_uid=event.reschedule_uid, ical_uid=event.ical_uid)
-        .filter(cohort=cohort).order_by("-pk")[:limit]
-    )
+    return list(Booking.objects.of_event(event).filter(cohort=cohort).order_by("-pk")[:limit])
 
 
 def match_application(cohort, event, *, chain=None):
     """Find the application `event` is about, within `cohort`, and lock it (select_for_update).
 
-    Tries, in order: `metadata.application_id` when it is a valid signed ref for
-    this cohort (links.check_ref) or an old link's bare public id, and names an
-    application of this cohort (numeric pks and tampered or foreign refs are
-    ignored); a booking chain we already know (`uid`, `rescheduleUid`, `iCalUID`;
-    the booking's own uid first, then the newest); the booker's email against
-    contact and alternate emails. `chain` is `booking_chain(cohort, event)` when
-    the caller has it. Returns (Application, how) with how a MatchRule value
+    Tries, in order: the booking link's reference (`event.application_id`, whatever
+    the provider: Cal.com's metadata, Calendly's utm_content, Cronofy's
+    correlation_id) when it is a valid signed ref for this cohort (links.check_ref)
+    or an old link's bare public id, and names an application of this cohort
+    (numeric pks and tampered or foreign refs are ignored); a booking chain we
+    already know (`uid`, `rescheduleUid`, `iCalUID`, the seat's attendee; the
+    booking's own uid first, then the newest); the booker's email against contact
+    and alternate emails. `chain` is `booking_chain(cohort, event)` when the caller
+    has it. Returns (Application, how) with how a MatchRule value
     ("link", "public_id", "chain" or "email"); or (None, reason) with an
     OrphanedInterview.Reason value ("no_match" or "ambiguous"). Run inside a
     transaction.

@@ -1,5 +1,6 @@
 """Load the quick start's demo organization, cohort, applications and admin login."""
 
+import os
 import random
 from datetime import timedelta
 
@@ -10,8 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from applications.models import Application, Cohort, Membership, Organization
-from scheduling.providers import calcom
+from scheduling import invitations, links
+from scheduling.applicant import applicant_page_url
 from scheduling.events import BookingEvent
+from scheduling.models import InterviewRound, Invitation
+from scheduling.providers import calcom
 from scheduling.services import apply_booking_event
 from scheduling.status import Status
 
@@ -20,6 +24,11 @@ DEMO_PASSWORD = "cohortos-demo"
 DEMO_COHORT = "northwind-2026"
 # Fixed so the shared Cal.com samples replay against the demo without editing them.
 DEMO_SECRET = "cohortos-test-secret"
+# The same for Calendly's and Cronofy's keys (issue 11): `send_webhook --provider …` replays.
+DEMO_CALENDLY_KEY = "calendly-test-signing-key"
+DEMO_CRONOFY_SECRET = "cronofy-test-client-secret"
+# The repo's own copies of Cal.com's sample deliveries (relative to the project root).
+SAMPLES = "tests/fixtures/calcom"
 
 # Named after the people in ../shared/calcom/samples so replays find their applications.
 SAMPLE_PEOPLE = [
@@ -35,6 +44,11 @@ LAST = ["Turing", "Liskov", "Shannon", "Hodgkin", "Dijkstra", "Allen", "Hopper",
         "Sutherland", "Clarke", "Johnson", "Lamport", "Hamilton", "Wirth", "Taussky", "Perlman",
         "Wilson", "Berners-Lee", "Taylor", "Diffie", "Matsumoto", "Alferov", "Easley", "Knuth",
         "Boyd", "Backus", "Conway", "Minsky", "Goldwasser", "Thompson", "Goldberg", "Stroustrup"]
+# Both rounds, with the event types of the shared samples (payload.type / payload.eventTypeId).
+DEMO_ROUNDS = [
+    (1, "https://cal.com/northwind/first-round-interview", ["first-round-interview", 88231]),
+    (2, "https://cal.com/northwind/final-round-interview", ["final-round-interview", 88232]),
+]
 # (status, how many, schedule kind) for the generated applicants.
 PLAN = [
     (Status.NEW, 4, None),
@@ -74,20 +88,70 @@ class Command(BaseCommand):
         if cohort is None:
             cohort = Cohort.objects.create(
                 organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT,
-                webhook_secret=DEMO_SECRET,
+                webhook_secret=DEMO_SECRET, reply_to_email="fellowship@northwind.example",
             )
             self._applications(cohort)
+        self._rounds(cohort)
+        if not cohort.calendly_signing_key or not cohort.cronofy_client_secret:
+            cohort.calendly_signing_key = cohort.calendly_signing_key or DEMO_CALENDLY_KEY
+            cohort.cronofy_client_secret = cohort.cronofy_client_secret or DEMO_CRONOFY_SECRET
+            cohort.save(update_fields=["calendly_signing_key", "cronofy_client_secret"])
         site = settings.SITE_URL
+        ada = cohort.applications.filter(public_id="app_7f3c2a91").first()
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready: {cohort.applications.count()} applications in {cohort.name}.\n"
         ))
+        # Runnable as printed from a second terminal: DEBUG=1 (no SECRET_KEY needed), HOST kept.
+        host = os.environ.get("HOST", "")
+        prefix = "DEBUG=1 " + (f"HOST={host} " if host and host != "127.0.0.1:8000" else "")
+        replay = f"{prefix}.venv/bin/python manage.py send_webhook"
         self.stdout.write(
             f"  Log in:          {site}/accounts/login/  as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
             f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
             f"  Webhook secret:  {cohort.webhook_secret}\n"
-            f"  Replay a sample: .venv/bin/python manage.py send_webhook "
-            f"../shared/calcom/samples/calcom_booking_created.json --cohort {cohort.slug}\n"
+            f"  Calendly URL:    {site}{cohort.webhook_path('calendly')}  (signing key {cohort.calendly_signing_key})\n"
+            f"  Cronofy URL:     {site}{cohort.webhook_path('cronofy')}\n"
+            + (f"  Ada's own page:  {applicant_page_url(ada)} (no login; invitations carry each "
+               "applicant's own)\n" if ada else "") +
+            f"  Replay a sample: {replay} {SAMPLES}/calcom_booking_created.json "
+            f"--cohort {cohort.slug} --shift-to-now\n"
+            f"  Make an orphan:  {replay} {SAMPLES}/calcom_booking_created.json "
+            f"--cohort {cohort.slug} --shift-to-now --email someone.new@example.net\n"
+            f"  Settings:        {site}/cohorts/{cohort.slug}/settings/  (both rounds set up)\n"
         )
+        if ada is not None and ada.status == Status.WAITING_FIRST_ROUND:
+            ref = links.make_ref(ada, 1)
+            self.stdout.write(
+                f"  Ada's bound link (round 1): {links.link_for(ada)[1]}\n"
+                f"  Book it with another email: {replay} "
+                f"{SAMPLES}/calcom_booking_created.json --cohort {cohort.slug} --shift-to-now "
+                f"--application-id {ref} --email ada.personal@example.net\n"
+                f"  (or --link-of {ada.public_id} instead of --application-id: the same reference)\n"
+                f"  Send due reminders: {prefix}.venv/bin/python manage.py send_reminders\n"
+            )
+
+    def _rounds(self, cohort):
+        """Set up both interview rounds (auto-invite, reminders after 3 days) and some past invitations."""
+        for number, url, event_types in DEMO_ROUNDS:
+            InterviewRound.objects.get_or_create(cohort=cohort, number=number, defaults={
+                "booking_url": url, "event_types": event_types, "auto_invite": True,
+                "remind_after_days": 3, "max_reminders": 2,
+            })
+        if Invitation.objects.filter(application__cohort=cohort).exists():
+            return
+        # Two applicants invited four days ago and never booked: `send_reminders` reminds them.
+        sent_at = timezone.now() - timedelta(days=4)
+        waiting = cohort.applications.filter(status=Status.WAITING_FIRST_ROUND, interview_booking_uid="",
+                                             pending_booking_uid="").exclude(public_id="app_7f3c2a91")
+        for application in waiting.order_by("pk")[:2]:
+            interview_round, link = links.link_for(application)
+            context = invitations.template_context(application, interview_round, link=link, since=sent_at)
+            subject, body = invitations.render_invitation(interview_round, context)
+            Invitation.objects.create(
+                application=application, round=1, entry="initial", source=Invitation.Source.MANUAL,
+                to_email=application.contact_email, booking_link=link, subject=subject, body=body,
+                state=Invitation.State.SENT, created_at=sent_at, sent_at=sent_at, attempts=1,
+            )
 
     def _admin_user(self):
         users = get_user_model()
