@@ -358,7 +358,8 @@ class Application(models.Model):
             application=self, old_status=old, new_status=new, created_at=now,
             delivery=delivery, user=user, note=note[:500],
         )
-        if new in WAITING and self.cohort.rounds.filter(auto_invite=True).exists():
+        # rounds.all(): the cohort's rounds are already read when a webhook brought the cohort.
+        if new in WAITING and any(r.auto_invite for r in self.cohort.rounds.all()):
             # Entering a waiting status is what automatic invitations react to, whatever moved
             # the application (an admin, a cancelled booking): move_to is the one writer of status,
             # so it is the one place that sees every entry. The task checks the round itself.

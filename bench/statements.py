@@ -12,8 +12,11 @@ byte-identical redelivery); its BOOKING_RESCHEDULED (matched through the chain);
 the reschedule's BOOKING_CANCELLED. For the redelivery it also counts the ERROR
 lines PostgreSQL logged for this connection (a failed INSERT logs one each time).
 
-The cohort has `--apps` applications (default 10,000). Targets (issue 15): at most
-12 statements for the created booking, at most 3 for the redelivery, no ERROR.
+The cohort has `--apps` applications (default 10,000). Each case but the last runs
+in a process that has the cohort cached (scheduling/webhook_keys.py: a redelivery
+just before); the last shows a cold process (+2: the cohort and its rounds).
+Targets (issue 15): at most 12 statements for the created booking, at most 3 for
+the redelivery, no ERROR.
 """
 
 import argparse
@@ -71,15 +74,22 @@ def main():
     for i in (2, 4, 6):
         warm = bodies_for(i, chain_for(i, f"app_s{i:08d}"))
         post(warm["created"]), post(warm["created"]), post(warm["rescheduled"])
+    from scheduling.webhook_keys import forget_all
 
     i = args.apps // 2 * 2  # even: no metadata, matched by email only
     i = min(i, args.apps - 2)
     bodies = bodies_for(i, chain_for(i, f"app_s{i:08d}"))
     rows, ok, listings = [], True, []
+    cold = bodies_for(i + 1, chain_for(i + 1, f"app_s{i + 1:08d}"))["created"]
     for name, body in (("created, matched by email", bodies["created"]),
                        ("byte-identical redelivery", bodies["created"]),
                        ("rescheduled, matched by the chain", bodies["rescheduled"]),
-                       ("cancelled", bodies["cancelled"])):
+                       ("cancelled", bodies["cancelled"]),
+                       ("created, in a process that has not seen the cohort yet", cold)):
+        if name.startswith("created, in a process"):
+            forget_all()  # the key → cohort cache is empty: the cohort and its rounds are read
+        else:
+            post(warm["created"])  # a redelivery just before: this process has the cohort cached
         offset = log.stat().st_size if log else 0
         with CaptureQueriesContext(connection) as captured:
             response = post(body)

@@ -76,6 +76,8 @@ def _apply_once(event, cohort, delivery, *, final):
     # The application comes back locked: every change to one application's schedule queues
     # here, whatever booking it is about.
     application, how = match_application(cohort, event, chain=chain)
+    if application is not None:
+        application.cohort = cohort  # in hand (with its rounds): no second read of the row
     at = event.created_at or (delivery.received_at if delivery else timezone.now())
     booked_round = None
     if event.trigger in events.NEW_BOOKING_TRIGGERS:
