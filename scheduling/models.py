@@ -5,6 +5,7 @@ import json
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 
 class Outcome(models.TextChoices):
@@ -25,7 +26,8 @@ SETTLED = frozenset({Outcome.APPLIED, Outcome.ORPHANED, Outcome.IGNORED, Outcome
 class WebhookDelivery(models.Model):
     """One verified POST from Cal.com, stored (raw bytes) before it is applied."""
 
-    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="deliveries")
+    # Deliveries are evidence: neither a cohort's nor an application's deletion takes them.
+    cohort = models.ForeignKey("applications.Cohort", models.PROTECT, related_name="deliveries")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     body = models.BinaryField()
     sha256 = models.CharField(max_length=64)
@@ -41,7 +43,7 @@ class WebhookDelivery(models.Model):
     redeliveries = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
     application = models.ForeignKey(
-        "applications.Application", models.SET_NULL, null=True, blank=True,
+        "applications.Application", models.PROTECT, null=True, blank=True,
         related_name="deliveries",
     )
     duplicate_of = models.ForeignKey(
@@ -126,9 +128,9 @@ class Booking(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         REJECTED = "rejected", "Rejected"
 
-    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="bookings")
+    cohort = models.ForeignKey("applications.Cohort", models.PROTECT, related_name="bookings")
     application = models.ForeignKey(
-        "applications.Application", models.SET_NULL, null=True, blank=True,
+        "applications.Application", models.PROTECT, null=True, blank=True,
         related_name="bookings",
     )
     uid = models.CharField(max_length=64)
@@ -152,6 +154,7 @@ class Booking(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     objects = BookingQuerySet.as_manager()
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
