@@ -21,6 +21,7 @@ from django_htmx.http import trigger_client_event
 
 from scheduling.status import InvalidTransition, Status, StatusConflict
 
+from . import timeline
 from .forms import PAGE_SIZE, SORT_CHOICES, StatusChangeForm, TabFilters, UserSettingsForm
 from .models import Application, Cohort, UserSettings
 
@@ -34,9 +35,16 @@ def _cohort_or_404(request, slug):
     return get_object_or_404(cohorts, slug=slug)
 
 
+def _viewer_tz(request, cohort):
+    """Return the ZoneInfo the viewer reads `cohort`'s dates in (read once per request)."""
+    if getattr(request, "_viewer_tz", None) is None:
+        request._viewer_tz = UserSettings.time_zone_for(request.user, cohort.organization)
+    return request._viewer_tz
+
+
 def _render(request, template, context, cohort, status=200):
     """Render with dates in the viewer's time zone for `cohort`'s organization."""
-    with timezone.override(UserSettings.time_zone_for(request.user, cohort.organization)):
+    with timezone.override(_viewer_tz(request, cohort)):
         response = render(request, template, {"cohort": cohort, **context}, status=status)
     # The same URL answers a fragment to htmx and a page to the browser: caches must not mix them.
     patch_vary_headers(response, ["HX-Request"])
@@ -117,11 +125,14 @@ def orphan_badge(request, slug):
     return _render(request, f"{LIST_TEMPLATE}#orphan-badge", context, cohort)
 
 
-def _detail_context(application, form):
+def _detail_context(request, application, form):
+    tz = _viewer_tz(request, application.cohort)
+    timeline_page, items = timeline.page(application, request.GET.get("page"), tz)
     return {
         "application": application,
         "form": form,
-        "timeline": application.status_changes.select_related("delivery", "user"),
+        "timeline": items,
+        "timeline_page": timeline_page,
         # The raw bodies are large and only the admin shows them.
         "deliveries": application.deliveries.defer("body").order_by("-received_at", "-pk"),
         "alternate_emails": application.alternate_emails.order_by("email"),
@@ -135,7 +146,7 @@ def application_detail(request, slug, pk):
     """Show one application: contact, interview, status timeline, webhook deliveries, status form."""
     cohort = _cohort_or_404(request, slug)
     application = get_object_or_404(cohort.applications.all(), pk=pk)
-    context = _detail_context(application, StatusChangeForm(application))
+    context = _detail_context(request, application, StatusChangeForm(application))
     return _render(request, DETAIL_TEMPLATE, context, cohort)
 
 
@@ -168,7 +179,7 @@ def application_change_status(request, slug, pk):
         # next try offers what is allowed now rather than what was seen before.
         errors = [message for messages_ in form.errors.values() for message in messages_]
         application.refresh_from_db()
-        context = _detail_context(application, StatusChangeForm(application))
+        context = _detail_context(request, application, StatusChangeForm(application))
         context["errors"] = errors
         template = f"{DETAIL_TEMPLATE}#application-status" if _wants_fragment(request) else DETAIL_TEMPLATE
         return _render(request, template, context, cohort, status=422)
@@ -176,7 +187,7 @@ def application_change_status(request, slug, pk):
     if not _wants_fragment(request):
         messages.success(request, done)
         return HttpResponseRedirect(reverse("applications:detail", args=[cohort.slug, application.pk]))
-    context = _detail_context(application, StatusChangeForm(application))
+    context = _detail_context(request, application, StatusChangeForm(application))
     context["done"] = done
     response = _render(request, f"{DETAIL_TEMPLATE}#application-status", context, cohort)
     return trigger_client_event(response, "statusChanged")

@@ -14,6 +14,7 @@ from applications.models import Application
 from orphans.services import ChainMatchedMeanwhile, close_orphan_for_booking, record_orphan
 
 from . import events
+from .audit import record_booking_event, record_booking_moved
 from .bookings import merge_booking_event, sync_application
 from .matching import MATCHED_BY_METADATA, match_application
 from .models import Booking, Outcome
@@ -94,12 +95,14 @@ def _apply_once(event, cohort, delivery, *, final):
         move_status=event.trigger != events.MEETING_ENDED,
         delivery=delivery,
     )
+    record_booking_event(application, event, booking, delivery=delivery)
     if claimed:
         # The booking left its previous application: that one's schedule must forget it.
         previous = Application.objects.select_for_update().filter(pk=owner_id).first()
         if previous is not None:
             sync_application(previous, touched=booking, opens=False, delivery=delivery,
                              note=f"Booking {booking.uid} belongs to {application.public_id}")
+            record_booking_moved(booking, source=previous, target=application, delivery=delivery)
     return Result(Outcome.APPLIED, changed, application)
 
 
