@@ -59,9 +59,15 @@ def _wants_fragment(request):
 @login_required
 @require_GET
 def home(request):
-    """List the user's cohorts with how many applications each has in every status."""
+    """List the user's cohorts with how many applications each has in every status.
+
+    Archived cohorts are left out unless `?archived=1` (then only they are listed).
+    """
+    show_archived = request.GET.get("archived") == "1"
+    mine = Cohort.objects.for_user(request.user)
+    archived_count = mine.filter(archived_at__isnull=False).count()
     cohorts = list(
-        Cohort.objects.for_user(request.user).select_related("organization")
+        mine.filter(archived_at__isnull=not show_archived).select_related("organization")
         .order_by("organization__name", "-created_at", "name")
     )
     counts = {}
@@ -75,7 +81,8 @@ def home(request):
         by_status = counts.get(cohort.pk, {})
         cohort.total = sum(by_status.values())
         cohort.status_counts = [(s.value, s.label, by_status.get(s.value, 0)) for s in Status]
-    return render(request, "applications/home.html", {"cohorts": cohorts})
+    return render(request, "applications/home.html", {
+        "cohorts": cohorts, "show_archived": show_archived, "archived_count": archived_count})
 
 
 @login_required
@@ -136,6 +143,8 @@ def _detail_context(request, application, form):
         # The raw bodies are large and only the admin shows them.
         "deliveries": application.deliveries.defer("body").order_by("-received_at", "-pk"),
         "alternate_emails": application.alternate_emails.order_by("email"),
+        # Bookings an admin matched here by hand, each with its Unmatch button.
+        "matched_orphans": application.matched_orphans.filter(resolution="matched").order_by("-resolved_at"),
         "now": timezone.now(),
     }
 
@@ -163,7 +172,10 @@ def application_change_status(request, slug, pk):
     application = get_object_or_404(cohort.applications.all(), pk=pk)
     form = StatusChangeForm(application, request.POST)
     moved = None
-    if form.is_valid():
+    if cohort.is_archived:
+        form.is_valid()
+        form.add_error(None, f"{cohort.name} is archived: its applications can no longer change.")
+    elif form.is_valid():
         try:
             moved = application.move_to(
                 Status(form.cleaned_data["status"]), user=request.user,

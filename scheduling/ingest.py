@@ -61,6 +61,25 @@ def receive_calcom_delivery(cohort, body):
     return delivery, process_delivery(delivery, event)
 
 
+ARCHIVED_DETAIL = "The cohort is archived: stored, not applied."
+
+
+def store_for_archived_cohort(cohort, body, *, trigger=""):
+    """Store a verified body sent to archived `cohort` without applying it; return the delivery.
+
+    Kept as evidence (outcome "ignored", the detail says why); a byte-identical
+    redelivery returns the copy already stored. `trigger` is the provider's event name.
+    """
+    fields = {"sha256": hashlib.sha256(body).hexdigest()}
+    try:
+        with transaction.atomic():
+            return WebhookDelivery.objects.create(
+                cohort=cohort, body=body, trigger_event=trigger[:64], outcome=Outcome.IGNORED,
+                detail=ARCHIVED_DETAIL, processed_at=timezone.now(), **fields)
+    except IntegrityError:
+        return WebhookDelivery.objects.get(cohort=cohort, **fields)
+
+
 def _redelivered(fields, event):
     """Handle a body whose sha256 or logical key is already stored."""
     cohort = fields["cohort"]

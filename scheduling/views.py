@@ -10,7 +10,7 @@ from applications.models import Cohort
 
 from .providers import calcom
 from .models import Outcome
-from .ingest import receive_calcom_delivery
+from .ingest import receive_calcom_delivery, store_for_archived_cohort
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ def calcom_webhook(request, webhook_key):
 
     Answers JSON: 200 {outcome, delivery, detail} for applied, orphaned,
     ignored and duplicate; 400 for a body we cannot use (still stored, outcome
-    rejected); 403 for a missing or wrong X-Cal-Signature-256; 404 for an unknown
+    rejected); 403 for a missing or wrong X-Cal-Signature-256; 410 for an archived
+    cohort (stored, not applied); 404 for an unknown
     key; 405 for methods other than POST; 413 over 8 MiB; 503 when the database
     is unreachable (Cal.com may redeliver; the stored copy is then applied once).
     """
@@ -54,6 +55,11 @@ def calcom_webhook(request, webhook_key):
                 else f"{calcom.SIGNATURE_HEADER} does not match the body."
             )
             return _error(403, f"Invalid signature. {problem}")
+        if cohort.is_archived:
+            delivery = store_for_archived_cohort(cohort, body, trigger=calcom.peek_trigger(body))
+            return _error(410, f"The cohort “{cohort.name}” is archived and takes no more bookings; "
+                          "this delivery was stored but not applied. Remove this webhook in Cal.com.",
+                          delivery=delivery.pk)
         delivery, result = receive_calcom_delivery(cohort, body)
     except (OperationalError, InterfaceError):
         logger.exception("Database unavailable while receiving a Cal.com webhook")
