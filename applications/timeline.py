@@ -123,9 +123,9 @@ def page(application, number, tz, *, per_page=PAGE_SIZE):
 
     columns = ("src", "key", "at")
     changes = StatusChange.objects.filter(application=application).annotate(
-        src=Value("s"), key=F("pk"), at=F("created_at")).values_list(*columns)
+        src=Value("s"), key=F("pk"), at=F("created_at")).order_by().values_list(*columns)
     entries = TimelineEntry.objects.filter(application=application).annotate(
-        src=Value("e"), key=F("pk")).values_list(*columns)
+        src=Value("e"), key=F("pk")).order_by().values_list(*columns)
     union = changes.union(entries, all=True).order_by("-at", "-key")
     current = Paginator(union, per_page).get_page(number)
     rows = list(current.object_list)

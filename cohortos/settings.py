@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "applications.middleware.htmx_auth_redirect",
     # Puts the request's user on every history row written during the request.
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
