@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 # The sweep leaves an alert to its own task this long (and a failed send this long before
 # trying again); past it, the alert is overdue and the sweep sends it.
 ALERT_GRACE = timedelta(minutes=2)
+# At most one send per cohort in this window: while orphans keep arriving, each admin gets
+# one email per cohort per window; what arrives meanwhile waits for the sweep after it.
+ALERT_WINDOW = timedelta(minutes=10)
 
 
 class ChainMatchedMeanwhile(Exception):
@@ -150,13 +153,21 @@ def send_alerts(cohort, orphans, *, now=None):
     sender holds are left alone, resolved ones are marked skipped. The rest go
     to every admin of the cohort's organization in one SMTP session: one email
     each, or one digest when there are more than emails.DIGEST_THRESHOLD.
+    Nothing is claimed while the cohort's digest window is closed (a send in the
+    last ALERT_WINDOW): those alerts stay pending for the sweep after it.
     On an SMTP error (smtplib.SMTPException, OSError) the claims are released
     with the error recorded (pending again, or failed after ALERT_MAX_ATTEMPTS)
     and the error is raised for the caller to retry. An organization without an
     admin email fails the alerts at once.
     """
     now = now or timezone.now()
-    claimed = [orphan.pk for orphan in orphans if orphan.claim_alert(now)]
+    with transaction.atomic():
+        # One sender per cohort at a time decides the window and claims (the row lock queues
+        # the others, who then see this send's claims); the email goes out after the commit.
+        Cohort.objects.select_for_update().filter(pk=cohort.pk).first()
+        if next_alert_at(cohort, now) > now:
+            return 0
+        claimed = [orphan.pk for orphan in orphans if orphan.claim_alert(now)]
     if not claimed:
         return 0
     # Read again after claiming: a match or dismiss in between must not be announced.
@@ -189,6 +200,19 @@ def send_alerts(cohort, orphans, *, now=None):
     for orphan in live:
         orphan.alert_sent(now)
     return len(live)
+
+
+def next_alert_at(cohort, now):
+    """Return the earliest aware datetime at which `cohort`'s alerts may be sent again.
+
+    ALERT_WINDOW after the last send (or send in progress) of the cohort; `now`
+    when there was none in the window.
+    """
+    state = OrphanedInterview.AlertState
+    last = (OrphanedInterview.objects.filter(
+        cohort=cohort, alert_state__in=[state.SENT, state.SENDING], alert_claimed_at__gt=now - ALERT_WINDOW)
+        .order_by("-alert_claimed_at").values_list("alert_claimed_at", flat=True).first())
+    return last + ALERT_WINDOW if last else now
 
 
 def send_cohort_alerts(orphan_id):

@@ -4,7 +4,7 @@ from django.utils.html import format_html
 from applications.admin_audit import AuditedAdmin, register_history
 
 from .ingest import process_delivery
-from .models import Booking, WebhookDelivery
+from .models import Booking, InterviewRound, WebhookDelivery
 from .reassign import BookingMoveRefused, move_booking
 
 
@@ -78,3 +78,4 @@ class BookingAdmin(AuditedAdmin):
 
 
 register_history(Booking)
+register_history(InterviewRound)

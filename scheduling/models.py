@@ -216,7 +216,7 @@ class InterviewRound(models.Model):
         FIRST = 1, "First round"
         SECOND = 2, "Second round"
 
-    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="rounds")
+    cohort = models.ForeignKey("applications.Cohort", models.PROTECT, related_name="rounds")
     number = models.PositiveSmallIntegerField(choices=Number.choices)
     booking_url = models.URLField(
         max_length=500, validators=[validate_https],
@@ -234,6 +234,8 @@ class InterviewRound(models.Model):
     invitation_subject = models.CharField(max_length=300, default=templating.DEFAULT_SUBJECT)
     invitation_body = models.TextField(default=templating.DEFAULT_BODY)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["cohort", "number"]
@@ -276,7 +278,8 @@ class Invitation(models.Model):
         SCHEDULE = "schedule", "Reminder schedule"
         COMMAND = "command", "Command line"
 
-    application = models.ForeignKey("applications.Application", models.CASCADE,
+    # An application with invitations has history: it is not deleted (issue 13).
+    application = models.ForeignKey("applications.Application", models.PROTECT,
                                     related_name="invitations")
     round = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.INVITATION)
