@@ -184,9 +184,14 @@ def _booking(entry, tz):
     if trigger == "MEETING_ENDED":
         ended = f", ended {when(d['ended_at'], tz)}" if d.get("ended_at") else ""
         return f"Interview of {start} held{ended}{uid}."
-    if trigger == "NO_SHOW":
-        who = d.get("who") or "the applicant"
-        return f"No-show at the interview of {start}: {who}."
+    if trigger in ("BOOKING_NO_SHOW_UPDATED", "AFTER_GUESTS_CAL_VIDEO_NO_SHOW"):
+        return f"No-show recorded for the interview of {start}{by}."
+    if trigger == "AFTER_HOSTS_CAL_VIDEO_NO_SHOW":
+        return f"The interviewer did not join the interview of {start}."
+    if trigger == "BOOKING_LOCATION_UPDATED":
+        return f"The place of the interview of {start} changed{by}."
+    if trigger == "BOOKING_REASSIGNED":
+        return f"The interview of {start} was given to another interviewer{by}."
     return f"{TRIGGER_VERBS.get(trigger, trigger)}: interview of {start}{uid}."
 
 
