@@ -313,3 +313,14 @@ def test_reassigning_a_matched_orphan_in_the_admin_moves_its_booking(client, sup
     assert Booking.objects.get().application == grace
     assert ada.interview_booking_uid == "" and grace.interview_booking_uid == OLD_UID
     assert not ada.alternate_emails.exists()
+
+
+def test_the_demo_reset_purges_its_cohort_and_says_what_it_deleted(db, capsys):
+    from io import StringIO
+
+    call_command("seed_demo", stdout=StringIO())
+    first = Cohort.objects.get()
+    out = StringIO()
+    call_command("seed_demo", "--reset", stdout=out)
+    assert "Deleted the demo cohort:" in out.getvalue() and "applications" in out.getvalue()
+    assert not Cohort.objects.filter(pk=first.pk).exists() and Cohort.objects.count() == 1
