@@ -53,7 +53,8 @@ class CohortAdmin(AuditedAdmin):
     list_display = ("name", "slug", "organization", "created_at", "archived_at")
     list_filter = (ArchivedFilter, "organization")
     search_fields = ("name", "slug")
-    readonly_fields = ("webhook_key", "webhook_secret", "webhook_url", "archived_at", "calendar_token")
+    readonly_fields = ("webhook_key", "webhook_secret", "webhook_url", "calendly_webhook_url",
+                       "cronofy_webhook_url", "archived_at", "calendar_token")
     actions = ["archive", "unarchive", "rotate_secret", "rotate_key"]
 
     def has_delete_permission(self, request, obj=None):
@@ -76,9 +77,17 @@ class CohortAdmin(AuditedAdmin):
             cohort.unarchive(user=request.user)
         self.message_user(request, "Unarchived: editable and open to bookings again.")
 
-    @admin.display(description="Webhook URL")
+    @admin.display(description="Webhook URL (Cal.com)")
     def webhook_url(self, obj):
         return obj.webhook_path() if obj.pk else "-"
+
+    @admin.display(description="Webhook URL (Calendly)")
+    def calendly_webhook_url(self, obj):
+        return obj.webhook_path("calendly") if obj.pk else "-"
+
+    @admin.display(description="Webhook URL (Cronofy)")
+    def cronofy_webhook_url(self, obj):
+        return obj.webhook_path("cronofy") if obj.pk else "-"
 
     @admin.action(description="Rotate the webhook signing secret")
     def rotate_secret(self, request, queryset):

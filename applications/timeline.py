@@ -20,6 +20,10 @@ and nothing else:
 A renderer gets the entry and the viewer's ZoneInfo and returns one sentence;
 `when(iso_text, tz)` formats a stored time. `data` must be JSON: store datetimes
 with `iso(dt)`. A kind without a renderer reads "<kind> (…)", never an error.
+
+A source that already keeps its own table (scheduling's ScheduleChange and
+Invitation) joins the same UNION instead of copying rows: `source(code, rows=…,
+items=…)` (see its docstring), registered from the app's `AppConfig.ready`.
 """
 
 from datetime import UTC, datetime
@@ -33,6 +37,7 @@ from django.utils import timezone
 PAGE_SIZE = 50
 
 _RENDERERS = {}
+_SOURCES = {}
 
 
 class TimelineEntry(models.Model):
@@ -105,6 +110,19 @@ def sentence(entry, tz):
     return fn(entry, tz)
 
 
+def source(code, *, rows, items):
+    """Register another table as timeline lines, read in the same UNION as the core ones.
+
+    `code`: a short unique tag (not "s" or "e"). `rows(application)` returns a
+    queryset with exactly the columns ("src", "key", "at") (src = Value(code),
+    key = the row's pk, at = when it happened) and no ordering. `items(pks, tz)`
+    returns {pk: Item} for those rows (one query), sentences in ZoneInfo `tz`.
+    """
+    if code in ("s", "e"):
+        raise ValueError("Timeline source codes 's' and 'e' are taken.")
+    _SOURCES[code] = (rows, items)
+
+
 class Item:
     """One line of the timeline as the page shows it."""
 
@@ -126,11 +144,19 @@ def page(application, number, tz, *, per_page=PAGE_SIZE):
         src=Value("s"), key=F("pk"), at=F("created_at")).order_by().values_list(*columns)
     entries = TimelineEntry.objects.filter(application=application).annotate(
         src=Value("e"), key=F("pk")).order_by().values_list(*columns)
-    union = changes.union(entries, all=True).order_by("-at", "-key")
+    others = [rows(application) for rows, _ in _SOURCES.values()]
+    union = changes.union(entries, *others, all=True).order_by("-at", "-key")
     current = Paginator(union, per_page).get_page(number)
     rows = list(current.object_list)
-    wanted = {"s": [k for s, k, _ in rows if s == "s"], "e": [k for s, k, _ in rows if s == "e"]}
+    wanted = {}
+    for src, key, _ in rows:
+        wanted.setdefault(src, []).append(key)
+    wanted.setdefault("s", [])
+    wanted.setdefault("e", [])
     found = {}
+    for code, (_, items) in _SOURCES.items():
+        if wanted.get(code):
+            found.update({(code, pk): item for pk, item in items(wanted[code], tz).items()})
     for change in StatusChange.objects.filter(pk__in=wanted["s"]).select_related("user", "delivery").defer(
             "delivery__body"):
         found["s", change.pk] = _status_item(change)
@@ -184,6 +210,8 @@ def _booking(entry, tz):
     if trigger == "MEETING_ENDED":
         ended = f", ended {when(d['ended_at'], tz)}" if d.get("ended_at") else ""
         return f"Interview of {start} held{ended}{uid}."
+    if d.get("detail"):
+        return f"Interview of {start}: {d['detail'].rstrip('.')}{by}."
     if trigger in ("BOOKING_NO_SHOW_UPDATED", "AFTER_GUESTS_CAL_VIDEO_NO_SHOW"):
         return f"No-show recorded for the interview of {start}{by}."
     if trigger == "AFTER_HOSTS_CAL_VIDEO_NO_SHOW":

@@ -20,15 +20,17 @@ def _by(event):
     return ""
 
 
-def record_booking_event(application, event, booking, *, delivery=None):
+def record_booking_event(application, event, booking, *, delivery=None, detail=""):
     """Put booking event `event` (applied to `booking` of `application`) on the application's timeline.
 
-    A reschedule carries the time it moved from (the replaced booking's start).
-    `at` is the event's createdAt (aware UTC), else now. Returns the entry.
+    A reschedule carries the time it moved from (the replaced booking's start);
+    a detail event (no-show, new place, new interviewer) the sentence saying what
+    changed (`detail`). `at` is the event's createdAt (aware UTC), else now.
+    Returns the entry.
     """
     data = {
         "trigger": event.trigger, "uid": booking.uid, "start": timeline.iso(event.start or booking.start),
-        "by": _by(event)[:200], "reason": (event.reason or "")[:500],
+        "by": _by(event)[:200], "reason": (event.reason or "")[:500], "detail": detail[:500],
     }
     if event.trigger == events.BOOKING_RESCHEDULED and event.reschedule_uid:
         before = (Booking.objects.filter(cohort_id=booking.cohort_id, uid=event.reschedule_uid)
@@ -56,3 +58,58 @@ def _name(application):
     if application is None:
         return "the orphaned interviews"
     return f"{application.applicant_name} ({application.public_id})"
+
+
+# --- scheduling's own tables on the timeline (applications.timeline.source) ------------------
+
+
+def _schedule_change_rows(application):
+    from django.db.models import F, Value
+
+    from .models import ScheduleChange
+
+    return (ScheduleChange.objects.filter(application=application).order_by()
+            .annotate(src=Value("c"), key=F("pk"), at=F("created_at")).values_list("src", "key", "at"))
+
+
+def _schedule_change_items(pks, tz):
+    from .models import ScheduleChange
+
+    found = {}
+    for change in ScheduleChange.objects.filter(pk__in=pks).select_related("user"):
+        text = change.get_action_display() + (f": {change.detail}" if change.detail else "") + "."
+        if change.by_applicant:
+            text += " (by the applicant)"
+        found[change.pk] = timeline.Item(change.created_at, text, kind="schedule", user=change.user)
+    return found
+
+
+def _invitation_rows(application):
+    from django.db.models import F, Value
+
+    from .models import Invitation
+
+    return (Invitation.objects.filter(application=application).order_by()
+            .annotate(src=Value("i"), key=F("pk"), at=F("created_at")).values_list("src", "key", "at"))
+
+
+def _invitation_items(pks, tz):
+    from .models import Invitation
+
+    found = {}
+    for invitation in Invitation.objects.filter(pk__in=pks).select_related("sent_by"):
+        what = "Reminder" if invitation.kind == Invitation.Kind.REMINDER else "Invitation"
+        state = {"sent": "sent", "pending": "queued", "failed": "not sent (failed)"}.get(invitation.state,
+                                                                                          invitation.state)
+        text = f"{what} to book round {invitation.round} {state} to {invitation.to_email}"
+        if invitation.sent_by_id is None:
+            text += f" ({invitation.get_source_display().lower()})"
+        found[invitation.pk] = timeline.Item(invitation.created_at, text + ".", kind="invitation",
+                                             user=invitation.sent_by)
+    return found
+
+
+def register_timeline_sources():
+    """Put ScheduleChange (issue 9) and Invitation (issue 8) rows on every application's timeline."""
+    timeline.source("c", rows=_schedule_change_rows, items=_schedule_change_items)
+    timeline.source("i", rows=_invitation_rows, items=_invitation_items)

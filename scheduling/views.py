@@ -1,4 +1,8 @@
-"""The Cal.com webhook endpoint: HTTP in, HTTP out; the work is in services."""
+"""The providers' webhook endpoints: HTTP in, HTTP out; the work is in ingest and services.
+
+One URL per provider, one shared flow (`_receive`): find the cohort by the URL's
+key, read the body, check the provider's signature, store and apply.
+"""
 
 import logging
 
@@ -8,9 +12,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from applications.models import Cohort
 
-from .providers import calcom
+from .ingest import receive_delivery, store_for_archived_cohort
 from .models import Outcome
-from .ingest import receive_calcom_delivery, store_for_archived_cohort
+from .providers import calcom, calendly, cronofy
 
 logger = logging.getLogger(__name__)
 
@@ -24,16 +28,38 @@ def _error(status, message, **extra):
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-@csrf_exempt
-def calcom_webhook(request, webhook_key):
-    """Receive one Cal.com delivery for the cohort whose webhook key is in the URL.
+def _calcom_problem(request, body, cohort):
+    signature = request.headers.get(calcom.SIGNATURE_HEADER)
+    if calcom.verify(body, signature, cohort.webhook_secret):
+        return ""
+    if not signature:
+        return f"Missing {calcom.SIGNATURE_HEADER} header."
+    if signature == calcom.NO_SECRET:
+        return f"{calcom.SIGNATURE_HEADER} is {calcom.NO_SECRET!r}: set the cohort's secret in Cal.com."
+    return f"{calcom.SIGNATURE_HEADER} does not match the body."
 
-    Answers JSON: 200 {outcome, delivery, detail} for applied, orphaned,
-    ignored and duplicate; 400 for a body we cannot use (still stored, outcome
-    rejected); 403 for a missing or wrong X-Cal-Signature-256; 410 for an archived
-    cohort (stored, not applied); 404 for an unknown
-    key; 405 for methods other than POST; 413 over 8 MiB; 503 when the database
-    is unreachable (Cal.com may redeliver; the stored copy is then applied once).
+
+def _calendly_problem(request, body, cohort):
+    return calendly.signature_problem(body, request.headers.get(calendly.SIGNATURE_HEADER),
+                                      cohort.calendly_signing_key)
+
+
+def _cronofy_problem(request, body, cohort):
+    signature = request.headers.get(cronofy.SIGNATURE_HEADER)
+    if not cohort.cronofy_client_secret:
+        return "The cohort has no Cronofy client secret: set it on the cohort's settings."
+    if not signature:
+        return f"Missing {cronofy.SIGNATURE_HEADER} header."
+    if not cronofy.verify(body, signature, cohort.cronofy_client_secret):
+        return f"{cronofy.SIGNATURE_HEADER} does not match the body."
+    return ""
+
+
+def _receive(request, webhook_key, provider, signature_problem):
+    """Run one delivery of `provider` through the shared flow; return the JsonResponse.
+
+    `signature_problem(request, body, cohort)` returns "" for a valid signature, else
+    the sentence the 403 carries.
     """
     if request.method != "POST":
         response = _error(405, "Only POST is accepted here.")
@@ -46,26 +72,58 @@ def calcom_webhook(request, webhook_key):
         body = request.read(STORE_LIMIT_BYTES + 1)
         if len(body) > STORE_LIMIT_BYTES:
             return _error(413, "Body is over 8 MiB; not stored.")
-        signature = request.headers.get(calcom.SIGNATURE_HEADER)
-        if not calcom.verify(body, signature, cohort.webhook_secret):
-            problem = (
-                f"Missing {calcom.SIGNATURE_HEADER} header." if not signature
-                else f"{calcom.SIGNATURE_HEADER} is {calcom.NO_SECRET!r}: set the cohort's secret in Cal.com."
-                if signature == calcom.NO_SECRET
-                else f"{calcom.SIGNATURE_HEADER} does not match the body."
-            )
+        problem = signature_problem(request, body, cohort)
+        if problem:
             return _error(403, f"Invalid signature. {problem}")
         if cohort.is_archived:
-            delivery = store_for_archived_cohort(cohort, body, trigger=calcom.peek_trigger(body))
-            return _error(410, f"The cohort “{cohort.name}” is archived and takes no more bookings; "
-                          "this delivery was stored but not applied. Remove this webhook in Cal.com.",
+            # Kept as evidence, never applied: the cohort is closed to new bookings (issue 13).
+            delivery = store_for_archived_cohort(cohort, body, provider=provider)
+            return _error(410, f"The cohort “{cohort.name}” is archived and takes no more bookings; this "
+                          "delivery was stored but not applied. Remove this webhook at the provider.",
                           delivery=delivery.pk)
-        delivery, result = receive_calcom_delivery(cohort, body)
+        delivery, result = receive_delivery(cohort, body, provider=provider)
     except (OperationalError, InterfaceError):
-        logger.exception("Database unavailable while receiving a Cal.com webhook")
+        logger.exception("Database unavailable while receiving a %s webhook", provider)
         return _error(503, "Database unavailable; nothing was applied. Retry the delivery.")
     payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
     status = STATUS_FOR_OUTCOME.get(result.outcome, 200)
     if status != 200:
         payload["error"] = result.detail
     return JsonResponse(payload, status=status)
+
+
+@csrf_exempt
+def calcom_webhook(request, webhook_key):
+    """Receive one Cal.com delivery for the cohort whose webhook key is in the URL.
+
+    Answers JSON: 200 {outcome, delivery, detail} for applied, orphaned,
+    ignored and duplicate; 400 for a body we cannot use (still stored, outcome
+    rejected); 403 for a missing or wrong X-Cal-Signature-256; 410 for an archived
+    cohort (stored, not applied); 404 for an unknown
+    key; 405 for methods other than POST; 413 over 8 MiB; 503 when the database
+    is unreachable (Cal.com may redeliver; the stored copy is then applied once).
+    """
+    return _receive(request, webhook_key, "calcom", _calcom_problem)
+
+
+@csrf_exempt
+def calendly_webhook(request, webhook_key):
+    """Receive one Calendly delivery (PROTOCOL.md §8) for the cohort whose key is in the URL.
+
+    As calcom_webhook, with `Calendly-Webhook-Signature` (t=…,v1=…, 3-minute
+    tolerance) checked against `Cohort.calendly_signing_key`: 403 when it is
+    missing, stale, forged or the cohort has no key. Calendly retries any non-2xx
+    for 24 hours, so 2xx means stored; a 500 (apply failed) is worth its retry.
+    """
+    return _receive(request, webhook_key, "calendly", _calendly_problem)
+
+
+@csrf_exempt
+def cronofy_webhook(request, webhook_key):
+    """Receive one Cronofy Scheduler notification (PROTOCOL.md §9) for the cohort in the URL.
+
+    As calcom_webhook, with `Cronofy-HMAC-SHA256` (base64) checked against
+    `Cohort.cronofy_client_secret`. Notification types we do not act on are
+    stored and answered 200 with outcome "ignored".
+    """
+    return _receive(request, webhook_key, "cronofy", _cronofy_problem)

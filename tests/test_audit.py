@@ -325,3 +325,23 @@ def test_the_demo_reset_purges_its_cohort_and_says_what_it_deleted(db, capsys):
     call_command("seed_demo", "--reset", stdout=out)
     assert "Deleted the demo cohort:" in out.getvalue() and "applications" in out.getvalue()
     assert not Cohort.objects.filter(pk=first.pk).exists() and Cohort.objects.count() == 1
+
+
+def test_invitations_and_schedule_changes_join_the_timeline(admin_client, cohort, ada, org_admin):
+    from scheduling.models import Invitation, ScheduleChange
+
+    ScheduleChange.objects.create(application=ada, action="offline_scheduled", user=org_admin,
+                                  detail="Phone call on Tue 9 Jun")
+    Invitation.objects.create(application=ada, round=1, entry="initial", to_email=ada.contact_email,
+                              booking_link="https://cal.com/x", subject="Book", body="Book", state="sent",
+                              sent_by=org_admin)
+    html = detail(admin_client, ada)
+    assert "Scheduled offline: Phone call on Tue 9 Jun." in html
+    assert "Invitation to book round 1 sent to ada.lovelace@example.org." in html
+
+
+def test_a_no_show_reads_with_what_the_provider_said(ada):
+    entry = timeline.record(ada, "booking", trigger="BOOKING_NO_SHOW_UPDATED", uid="u1",
+                            start="2026-06-09T14:00:00+00:00", detail="marked a no-show.")
+    assert timeline.sentence(entry, zoneinfo.ZoneInfo("UTC")) == (
+        "Interview of Tue 9 Jun 2026, 14:00 UTC: marked a no-show.")
