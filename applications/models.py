@@ -467,6 +467,8 @@ class StatusChange(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # The timeline pages an application's changes newest first (applications.timeline).
+        indexes = [models.Index(fields=["application", "-created_at", "-id"], name="statuschange_app_created")]
 
     def __str__(self):
         return f"{self.old_status} → {self.new_status}"

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Value
 from django.utils import timezone
 
@@ -144,9 +144,19 @@ def page(application, number, tz, *, per_page=PAGE_SIZE):
         src=Value("s"), key=F("pk"), at=F("created_at")).order_by().values_list(*columns)
     entries = TimelineEntry.objects.filter(application=application).annotate(
         src=Value("e"), key=F("pk")).order_by().values_list(*columns)
-    others = [rows(application) for rows, _ in _SOURCES.values()]
-    union = changes.union(entries, *others, all=True).order_by("-at", "-key")
-    current = Paginator(union, per_page).get_page(number)
+    parts = [changes, entries, *(rows(application) for rows, _ in _SOURCES.values())]
+    paginator = Paginator(parts[0].union(*parts[1:], all=True).order_by("-at", "-key"), per_page)
+    # One COUNT per source, each answered from its (application, at) index, summed in one
+    # query: counting the UNION itself would build the whole union first.
+    paginator.count = _count(parts)
+    current = paginator.get_page(number)
+    if connection.features.supports_slicing_ordering_in_compound:
+        # Each source needs only its newest offset + page rows: a short index scan each, not a
+        # sort of every line (PostgreSQL; SQLite refuses LIMIT inside a UNION).
+        top = current.number * per_page
+        limited = [part.order_by("-at", "-key")[:top] for part in parts]
+        union = limited[0].union(*limited[1:], all=True).order_by("-at", "-key")
+        current.object_list = union[(current.number - 1) * per_page:top]
     rows = list(current.object_list)
     wanted = {}
     for src, key, _ in rows:
@@ -164,6 +174,18 @@ def page(application, number, tz, *, per_page=PAGE_SIZE):
         found["e", entry.pk] = Item(entry.at, sentence(entry, tz), kind=entry.kind, user=entry.user,
                                     delivery_id=entry.delivery_id)
     return current, [found[src, key] for src, key, _ in rows if (src, key) in found]
+
+
+def _count(parts):
+    """Return the number of rows of all `parts` (querysets) in one query: a sum of COUNTs."""
+    selects, params = [], []
+    for i, part in enumerate(parts):
+        sql, part_params = part.order_by().query.sql_with_params()
+        selects.append(f"(SELECT COUNT(*) FROM ({sql}) AS part{i})")
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + " + ".join(selects), params)
+        return cursor.fetchone()[0]
 
 
 def _status_item(change):
