@@ -50,7 +50,7 @@ class MembershipAdmin(admin.ModelAdmin):
 class CohortAdmin(AuditedAdmin):
     """Cohorts are archived, never deleted; an archived one is read-only until unarchived."""
 
-    list_display = ("name", "slug", "organization", "created_at", "archived_at")
+    list_display = ("name", "slug", "organization", "reply_to_email", "created_at", "archived_at")
     list_filter = (ArchivedFilter, "organization")
     search_fields = ("name", "slug")
     readonly_fields = ("webhook_key", "webhook_secret", "webhook_url", "calendly_webhook_url",

@@ -29,6 +29,7 @@ ARGS = {
     "applications_tab": ["--large"],
     "orphan_search": [],
     "timeline": [],
+    "tab_freshness": [],
 }
 # Benchmarks that maintain their own section of RESULTS.md.
 WRITES_RESULTS = {"webhook_throughput", "apply_cost", "orphan_search", "timeline"}

@@ -116,7 +116,7 @@ def _apply_once(event, cohort, delivery, *, final):
         delivery=delivery, note=who,
     )
     if who:
-        changed = f"{who}. {changed}"
+        changed = f"{who}; {changed[:1].lower()}{changed[1:]}"
     if misfit:
         changed = f"{changed} {misfit}: status left as it was."
     record_booking_event(application, event, booking, delivery=delivery)
