@@ -105,7 +105,7 @@ def test_the_timeline_pages_through_thousands_of_entries_in_a_fixed_number_of_qu
         StatusChange(application=ada, old_status="new", new_status="waiting_first_round",
                      created_at=now - timedelta(minutes=n, seconds=30)) for n in range(1500))
     # The page's fixed queries (tests/test_applications_views.py) plus one more source of rows.
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(20):
         html = detail(admin_client, ada, page=30)
     assert "Page 30 of 60" in html and "(booking u725)" in html and "(booking u750)" not in html
     assert html.count('<li class="timeline-') == timeline.PAGE_SIZE
