@@ -126,6 +126,7 @@ class Command(BaseCommand):
                 f"  Book it with another email: {replay} "
                 f"{SAMPLES}/calcom_booking_created.json --cohort {cohort.slug} --shift-to-now "
                 f"--application-id {ref} --email ada.personal@example.net\n"
+                f"  (or --link-of {ada.public_id} instead of --application-id: the same reference)\n"
                 f"  Send due reminders: {prefix}.venv/bin/python manage.py send_reminders\n"
             )
 

@@ -12,7 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from applications.models import Cohort
+from scheduling.links import make_ref
 from scheduling.providers import calcom, calendly, cronofy
+from scheduling.rounds import round_waited_for
 
 
 def signed_headers(provider, body, cohort):
@@ -141,17 +143,28 @@ class Command(BaseCommand):
                  "payload.metadata.application_id, Calendly's tracking.utm_content, Cronofy's "
                  "correlation_id (e.g. a ref copied from an application page).",
         )
+        parser.add_argument(
+            "--link-of", metavar="PUBLIC_ID",
+            help="Set the booking link's reference (as --application-id) to the signed ref of this "
+                 "application's bound link (the round it waits for), as a booking through it would carry.",
+        )
         parser.add_argument("--email", help="Set the booker's email (Cal.com: responses.email and "
                                             "attendees[0]; Calendly: payload.email; Cronofy: recipients[0]). "
                                             "For Cal.com it is then a new booking (its own uid) without the "
                                             "file's application id: an orphan unless --application-id is given.")
 
     def handle(self, *args, file, cohort, provider, url, timeout, application_id=None, email=None,
-               shift=False, **options):
+               link_of=None, shift=False, **options):
         try:
             body = Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
+        found = Cohort.objects.filter(slug=cohort).first()
+        if found is None:
+            known = ", ".join(Cohort.objects.values_list("slug", flat=True)) or "none"
+            raise CommandError(f"No cohort with slug {cohort!r} (known: {known}).")
+        if link_of:
+            application_id = _ref_of(found, link_of)
         if email is not None and provider == "calcom":
             try:
                 body = json.dumps(as_booker(json.loads(body), email), separators=(",", ":")).encode()
@@ -165,10 +178,6 @@ class Command(BaseCommand):
             except ValueError:
                 raise CommandError(f"{file} is not JSON, so its dates cannot be moved.") from None
             body = json.dumps(shift_to_now(data, timezone.now()), separators=(",", ":")).encode()
-        found = Cohort.objects.filter(slug=cohort).first()
-        if found is None:
-            known = ", ".join(Cohort.objects.values_list("slug", flat=True)) or "none"
-            raise CommandError(f"No cohort with slug {cohort!r} (known: {known}).")
         target = url if "/webhooks/" in url else url.rstrip("/") + found.webhook_path(provider)
         headers = {"Content-Type": "application/json", **signed_headers(provider, body, found)}
         try:
@@ -224,3 +233,14 @@ def _edited(body, file, provider, application_id, email):
             payload["recipients"] = recipients
     # Compact, as the providers send it.
     return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _ref_of(cohort, public_id):
+    """Return the signed ref of `public_id`'s bound link (scheduling.links), or raise CommandError."""
+    application = cohort.applications.filter(public_id=public_id).first()
+    if application is None:
+        raise CommandError(f"No application {public_id!r} in {cohort.slug}.")
+    number = round_waited_for(application.status) or application.round
+    if number not in (1, 2):
+        raise CommandError(f"{public_id} is {application.status_label.lower()}: it has no booking link.")
+    return make_ref(application, number)
