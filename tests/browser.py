@@ -6,9 +6,6 @@ from pathlib import Path
 
 import pytest
 
-# The fixture lives in conftest.py; several browser modules still import it from here.
-from .conftest import viewport  # noqa: F401
-
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
