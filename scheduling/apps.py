@@ -6,6 +6,10 @@ class SchedulingConfig(AppConfig):
     name = "scheduling"
 
     def ready(self):
+        from .audit import register_timeline_sources
+
+        register_timeline_sources()
+
         # Cache invalidation, not domain flow: a saved cohort or round is read afresh by the
         # next webhook of this process (a rotated secret or new event types apply at once).
         from applications.models import Cohort
