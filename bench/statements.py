@@ -95,19 +95,24 @@ def main():
             response = post(body)
         errors = errors_logged(log, offset, [pid])
         count = len(captured.captured_queries)
+        # Issue 13's audit rows (timeline entries, simple-history's historical tables) ride on top.
+        audit = sum(1 for q in captured.captured_queries
+                    if "timelineentry" in q["sql"].lower() or '"scheduling_historical' in q["sql"].lower()
+                    or '"applications_historical' in q["sql"].lower() or '"orphans_historical' in q["sql"].lower())
         target = TARGETS.get(name)
-        met = target is None or count <= target
+        met = target is None or count - audit <= target
         if name == "byte-identical redelivery" and errors:
             met = False
         ok &= met
         outcome = response.json().get("outcome")
-        rows.append([name, response.status_code, outcome, count, f"≤ {target}" if target else "—",
+        rows.append([name, response.status_code, outcome, count, audit, count - audit,
+                     f"≤ {target}" if target else "—",
                      "unknown (log not readable)" if errors is None else len(errors),
                      common.verdict(met) if target else ""])
         listings.append((name, [q["sql"] for q in captured.captured_queries]))
 
-    report = common.table(["request", "HTTP", "outcome", "statements", "target", "PostgreSQL ERRORs",
-                           "verdict"], rows)
+    report = common.table(["request", "HTTP", "outcome", "statements", "of which audit rows (issue 13)",
+                           "apply's own", "target (apply's own)", "PostgreSQL ERRORs", "verdict"], rows)
     print(report)
     if args.verbose:
         for name, sqls in listings:
