@@ -92,8 +92,8 @@ def test_a_secret_rotated_by_another_process_is_accepted_at_once(client, cohort,
     assert Application.objects.get(pk=ada.pk).status == "first_round_scheduled"
 
 
-def test_a_deleted_cohort_is_forgotten_at_once(client, cohort, warm):
-    path = cohort.webhook_path()
-    Cohort.objects.get(pk=cohort.pk).delete()
+def test_an_archived_cohort_answers_410_at_once(client, cohort, ada, warm):
+    Cohort.objects.get(pk=cohort.pk).archive()  # a save: this process forgets its cached copy
 
-    assert client.post(path, data=b"{}", content_type="application/json").status_code == 404
+    assert post(client, cohort, sample("booking_created")).status_code == 410
+    assert Application.objects.get(pk=ada.pk).status == "waiting_first_round"
