@@ -101,6 +101,7 @@ def csv_export(db_name, url):
 def main():
     parser = argparse.ArgumentParser(description="The orphan modal's search at scale.")
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds per request and size")
     parser.add_argument("--keep", action="store_true")
     common.add_database_argument(parser, "orphans")
     parser.add_argument("--no-results", action="store_true")
@@ -144,7 +145,7 @@ def main():
                     ("tab: change check (304)", tab, 304, lambda: {"HTTP_IF_NONE_MATCH": etag["value"]})]
         requests += [(f"orphan: {label}", f"{base}?q={q}" if q else base, 200, lambda: {}) for label, q in QUERIES]
         samples = {label: [] for label, *_ in requests}
-        for round_number in range(3 + ROUNDS):  # 3 warm-ups; alternating, so load hits every request alike
+        for round_number in range(3 + args.rounds):  # 3 warm-ups; alternating, so load hits every request alike
             for label, url, status, headers in requests:
                 sample = timed(client, url, status, **headers())
                 if label == "tab: table fragment":
@@ -152,7 +153,7 @@ def main():
                 if round_number >= 3:
                     samples[label].append(sample)
         for label, *_ in requests:
-            ms = [s * 1000 for s, _ in samples[label]]
+            ms = [s * 1000 for s, *_ in samples[label]]
             medians[size, label] = common.percentile(ms, 50)
             rows.append([f"{size:,}", label, f"{medians[size, label]:.1f}", f"{common.percentile(ms, 95):.1f}",
                          samples[label][0][1]])
