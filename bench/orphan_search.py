@@ -202,7 +202,7 @@ def main():
 
 Run {common.now_utc()} on {common.machine_facts(pg_version)}.
 In-process (Django test client, DEBUG off) with `HX-Request`: `orphans:candidates?q=…` as the modal's search
-box sends it, the tab's table fragment and its 304; {ROUNDS} alternating rounds after 3 warm-ups each; one
+box sends it, the tab's table fragment and its 304; {args.rounds} alternating rounds after 3 warm-ups each; one
 orphan, an org admin, mixed statuses. The CSV export streamed in a child process (its peak RSS).
 
 {runs}
