@@ -9,6 +9,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .encryption import EncryptedTextField
 from scheduling.status import (
     SCHEDULED, WAITING, Stage, Status, StatusConflict, check_transition, stage_for,
 )
@@ -106,6 +107,9 @@ class Cohort(models.Model):
     slug = models.SlugField(max_length=80, unique=True, blank=True)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
     webhook_secret = models.CharField(max_length=128, default=new_webhook_secret)
+    # Cal.com API v2 key for reconciliation (scheduling/sync.py); encrypted at rest, the
+    # attribute holds the plain key. Shown only as its last four characters.
+    calcom_api_key = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = CohortQuerySet.as_manager()
@@ -134,6 +138,17 @@ class Cohort(models.Model):
         """Give the cohort a new signing secret; deliveries signed with the old one get 403."""
         self.webhook_secret = new_webhook_secret()
         self.save(update_fields=["webhook_secret"])
+
+    @property
+    def calcom_api_key_hint(self):
+        """Return the API key masked to its last four characters ("…a1b2"), or "" when none is set."""
+        key = self.calcom_api_key or ""
+        return f"…{key[-4:]}" if key else ""
+
+    def set_calcom_api_key(self, key):
+        """Store `key` (plain text; "" removes it), encrypted."""
+        self.calcom_api_key = (key or "").strip()
+        self.save(update_fields=["calcom_api_key"])
 
     def webhook_path(self):
         """Return the path Cal.com posts to, with its trailing slash (PROTOCOL.md §5)."""
