@@ -39,14 +39,15 @@ class _OwnerChanged(Exception):
 MATCH_ATTEMPTS = 3
 
 
-def apply_booking_event(event, *, cohort, delivery=None):
+def apply_booking_event(event, *, cohort, delivery=None, note=""):
     """Apply one parsed BookingEvent to `cohort`'s applications; run inside a transaction.
 
     Matches the booking to an application (`match_application`), merges the event
     into the Booking row for its `uid` (newest event wins, so any order ends the
     same), then recomputes the application's schedule and status from its
     bookings (`sync_application`). `delivery` (a WebhookDelivery or None) is
-    recorded as the cause of any status change. Returns a Result with outcome
+    recorded as the cause of any status change, with `note` (e.g. "Cal.com API
+    sync #3" when the event came from the API). Returns a Result with outcome
     applied, orphaned or ignored.
     """
     if event.trigger == events.PING:
@@ -56,12 +57,12 @@ def apply_booking_event(event, *, cohort, delivery=None):
     for attempt in range(1, MATCH_ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                return _apply_once(event, cohort, delivery, final=attempt == MATCH_ATTEMPTS)
+                return _apply_once(event, cohort, delivery, final=attempt == MATCH_ATTEMPTS, note=note)
         except _OwnerChanged:
             continue  # the savepoint rolled back, releasing the booking lock; match afresh
 
 
-def _apply_once(event, cohort, delivery, *, final):
+def _apply_once(event, cohort, delivery, *, final, note=""):
     application, how = match_application(cohort, event)
     if application is not None:
         # Every change to one application's schedule queues here, whatever booking it is about.
@@ -92,7 +93,7 @@ def _apply_once(event, cohort, delivery, *, final):
         application, touched=booking,
         opens=event.trigger in (events.BOOKING_CREATED, events.BOOKING_RESCHEDULED),
         move_status=event.trigger != events.MEETING_ENDED,
-        delivery=delivery,
+        delivery=delivery, note=note,
     )
     if claimed:
         # The booking left its previous application: that one's schedule must forget it.
