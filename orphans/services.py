@@ -31,7 +31,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from applications.models import Application, ApplicationEmail, Cohort, normalize_email
-from scheduling.models import Booking, WebhookDelivery
+from scheduling.models import Booking, MatchRule, WebhookDelivery
 from scheduling.status import CLOSED, WAITING, Status
 
 from .emails import alert_messages, alert_recipients
@@ -299,7 +299,7 @@ def match_orphan(orphan, application, *, user, remember_email=True):
         # The deliveries of those bookings now concern the application (its detail page lists them).
         WebhookDelivery.objects.filter(
             cohort=locked.cohort_id, booking_uid__in=[b.uid for b in chain], application__isnull=True,
-        ).update(application=application)
+        ).update(application=application, match_rule=MatchRule.MANUAL)
         email = normalize_email(locked.email)
         if remember_email and email and email != application.contact_email:
             ApplicationEmail.objects.get_or_create(application=application, email=email)

@@ -52,6 +52,7 @@ class BookingEvent:
     - meeting_url: `metadata.videoCallUrl`, else `videoCallData.url`, else `location` when it
       is an http(s) URL (§2: do not trust `location` otherwise).
     - event_type, title: `payload.type` (event-type slug) and `payload.eventTitle` or `title`.
+    - event_type_id: `payload.eventTypeId` as a string of digits ("" when absent).
     - application_id: `metadata.application_id`, else the hidden booking question
       `application-id` / `application_id` in `responses` (§2).
     - booking_status: `payload.status` ("ACCEPTED", "PENDING", "CANCELLED", "REJECTED").
@@ -72,6 +73,7 @@ class BookingEvent:
     time_zone: str = ""
     meeting_url: str = ""
     event_type: str = ""
+    event_type_id: str = ""
     title: str = ""
     application_id: str = ""
     booking_status: str = ""

@@ -110,10 +110,11 @@ def process_delivery(delivery, event=None, *, counted=False):
             result = apply_booking_event(event, cohort=locked.cohort, delivery=locked)
             locked.outcome, locked.detail, locked.error = result.outcome, result.detail[:500], ""
             locked.application = result.application
+            locked.match_rule, locked.attention = result.match_rule, result.attention[:300]
             locked.attempts += 0 if counted else 1
             locked.processed_at = timezone.now()
             locked.save(update_fields=["outcome", "detail", "error", "application", "attempts",
-                                       "processed_at"])
+                                       "processed_at", "match_rule", "attention"])
     except calcom.ParseError as exc:
         _record_failure(delivery, Outcome.REJECTED, str(exc), counted=counted)
         return Result(Outcome.REJECTED, str(exc))

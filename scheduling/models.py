@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from . import templating
+
 
 class Outcome(models.TextChoices):
     RECEIVED = "received", "Received"  # stored, not yet applied (or the apply crashed)
@@ -21,6 +23,14 @@ class Outcome(models.TextChoices):
 # Outcomes after which a redelivery of the same body has nothing left to do.
 SETTLED = frozenset({Outcome.APPLIED, Outcome.ORPHANED, Outcome.IGNORED, Outcome.DUPLICATE,
                      Outcome.REJECTED})
+
+
+class MatchRule(models.TextChoices):
+    LINK = "link", "Link reference"
+    PUBLIC_ID = "public_id", "Public id (old link)"
+    CHAIN = "chain", "Booking chain"
+    EMAIL = "email", "Email"
+    MANUAL = "manual", "Manual match"
 
 
 class WebhookDelivery(models.Model):
@@ -50,6 +60,11 @@ class WebhookDelivery(models.Model):
     duplicate_of = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="duplicates"
     )
+    # Which rule tied the delivery to its application (sync health answers "why did this change?").
+    match_rule = models.CharField(max_length=16, choices=MatchRule.choices, blank=True)
+    # Something the admin should look at even though the delivery applied: a forged link
+    # reference, a booking of the other round's event type. A sentence; empty when all is well.
+    attention = models.CharField(max_length=300, blank=True)
 
     class Meta:
         verbose_name_plural = "webhook deliveries"
@@ -145,6 +160,8 @@ class Booking(models.Model):
     name = models.CharField(max_length=200, blank=True)
     time_zone = models.CharField(max_length=64, blank=True)
     event_type = models.CharField(max_length=200, blank=True)
+    # The interview round its event type belongs to (InterviewRound.event_types); null: not listed.
+    round = models.PositiveSmallIntegerField(null=True, blank=True)
     request_reschedule = models.BooleanField(default=False)
     reason = models.TextField(blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -167,6 +184,139 @@ class Booking(models.Model):
 
     def __str__(self):
         return f"{self.uid} ({self.get_state_display()})"
+
+
+# --- interview rounds and invitations (issue 8) ------------------------------------------
+
+
+def validate_https(url):
+    """Raise ValidationError unless `url` starts with https:// (booking pages are never plain http)."""
+    from django.core.exceptions import ValidationError
+
+    if not (url or "").lower().startswith("https://"):
+        raise ValidationError("The booking page must be an https:// address.")
+
+
+def validate_event_types(value):
+    """Raise ValidationError unless `value` is a list of event-type slugs (str) or numeric ids (int)."""
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(value, list) or not all(
+        (isinstance(v, str) and v.strip()) or (isinstance(v, int) and not isinstance(v, bool))
+        for v in value
+    ):
+        raise ValidationError("Event types must be a list of Cal.com event-type slugs or numeric ids.")
+
+
+class InterviewRound(models.Model):
+    """How one cohort runs one interview round: where to book, which event types, invitations."""
+
+    class Number(models.IntegerChoices):
+        FIRST = 1, "First round"
+        SECOND = 2, "Second round"
+
+    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="rounds")
+    number = models.PositiveSmallIntegerField(choices=Number.choices)
+    booking_url = models.URLField(
+        max_length=500, validators=[validate_https],
+        help_text="The round's public booking page: Cal.com, Calendly or a Google appointment page.",
+    )
+    # As they arrive in Cal.com's payload.type (slug) and payload.eventTypeId (int), PROTOCOL.md §2.
+    event_types = models.JSONField(default=list, blank=True, validators=[validate_event_types])
+    auto_invite = models.BooleanField(default=False)
+    remind_after_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    max_reminders = models.PositiveSmallIntegerField(default=2)
+    book_within_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, default=7,
+        help_text="The invitation's {{ deadline }}: this many days after it is sent; empty for none.",
+    )
+    invitation_subject = models.CharField(max_length=300, default=templating.DEFAULT_SUBJECT)
+    invitation_body = models.TextField(default=templating.DEFAULT_BODY)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["cohort", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["cohort", "number"], name="round_unique_number"),
+            models.CheckConstraint(condition=models.Q(number__in=[1, 2]), name="round_number_1_or_2"),
+        ]
+
+    def __str__(self):
+        return f"{self.cohort} round {self.number}"
+
+    def holds_event_type(self, slug, type_id):
+        """Return True when Cal.com event-type `slug` (str) or id (str/int) is in `event_types`."""
+        listed = {str(v).strip().lower() for v in self.event_types}
+        return bool(slug and slug.strip().lower() in listed) or bool(
+            type_id not in (None, "") and str(type_id).strip() in listed
+        )
+
+
+class Invitation(models.Model):
+    """One email asking an applicant to book a round: an invitation, a resend or a reminder.
+
+    The unique constraint is the "at most once" rule: per application, round and
+    entry into the waiting status (`entry`) there is one first invitation and one
+    reminder of each number; an explicit resend (`is_resend`) is outside it.
+    """
+
+    class Kind(models.TextChoices):
+        INVITATION = "invitation", "Invitation"
+        REMINDER = "reminder", "Reminder"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Sent by an admin"
+        AUTOMATIC = "automatic", "Automatic on entry"
+        SCHEDULE = "schedule", "Reminder schedule"
+        COMMAND = "command", "Command line"
+
+    application = models.ForeignKey("applications.Application", models.CASCADE,
+                                    related_name="invitations")
+    round = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.INVITATION)
+    # Which entry into the waiting status this is about: "sc<StatusChange pk>", or "initial" for
+    # an application created in the status (imports, the demo) that never moved since.
+    entry = models.CharField(max_length=32)
+    reminder_number = models.PositiveSmallIntegerField(default=0)
+    is_resend = models.BooleanField(default=False)
+    is_rebooking = models.BooleanField(default=False)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True,
+                                related_name="+")
+    to_email = models.EmailField()
+    booking_link = models.URLField(max_length=2000)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "round", "entry", "kind", "reminder_number"],
+                condition=models.Q(is_resend=False), name="invitation_once_per_entry",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "created_at"], name="invitation_state")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} round {self.round} to {self.to_email} ({self.state})"
+
+    @property
+    def sent_by_label(self):
+        """Return who sent it: the admin's name, or how it was sent when no person did."""
+        if self.sent_by_id:
+            return str(self.sent_by)
+        return self.get_source_display()
 
 
 class SyncRun(models.Model):

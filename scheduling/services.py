@@ -13,10 +13,11 @@ from django.utils import timezone
 from applications.models import Application
 from orphans.services import ChainMatchedMeanwhile, close_orphan_for_booking, record_orphan
 
-from . import events
+from . import events, links
 from .bookings import merge_booking_event, sync_application
-from .matching import MATCHED_BY_METADATA, match_application
+from .matching import BY_REFERENCE, match_application
 from .models import Booking, Outcome
+from .rounds import round_for_event, wrong_round
 
 @dataclass
 class Result:
@@ -25,6 +26,8 @@ class Result:
     outcome: str
     detail: str = ""
     application: Application | None = None
+    match_rule: str = ""  # a MatchRule value: how the application was found
+    attention: str = ""  # a sentence for sync health when an admin should look (wrong round, bad ref)
 
 
 # --- applying one event ------------------------------------------------------------------
@@ -72,13 +75,16 @@ def _apply_once(event, cohort, delivery, *, final, note=""):
 
     owner_id = booking.application_id
     claimed = owner_id is not None and owner_id != (application.pk if application else None)
-    if claimed and how != MATCHED_BY_METADATA and not final:
+    if claimed and how not in BY_REFERENCE and not final:
         # Another delivery bound this booking after we matched; only the booking link's own
         # application_id outranks that binding.
         raise _OwnerChanged
+    ref_problem = links.check_ref(cohort, event.application_id).problem
     if application is None:
         try:
-            return _unmatched(cohort, event, booking, how, delivery)
+            result = _unmatched(cohort, event, booking, how, delivery)
+            result.attention = ref_problem
+            return result
         except ChainMatchedMeanwhile:
             if final:
                 raise
@@ -89,19 +95,31 @@ def _apply_once(event, cohort, delivery, *, final, note=""):
         booking.application = application
         close_orphan_for_booking(cohort, booking, application)
     _adopt_chain(cohort, booking, application)
+    # The round comes from the event type; a booking of the other round's event type is
+    # recorded but must not move the status as if it were the round the applicant waits for.
+    misfit = ""
+    if event.trigger in events.NEW_BOOKING_TRIGGERS:
+        booked_round = round_for_event(cohort, event)
+        if booked_round is not None and booking.round != booked_round:
+            Booking.objects.filter(pk=booking.pk).update(round=booked_round)
+            booking.round = booked_round
+        misfit = wrong_round(application.status, booked_round)
     changed = sync_application(
         application, touched=booking,
         opens=event.trigger in (events.BOOKING_CREATED, events.BOOKING_RESCHEDULED),
-        move_status=event.trigger != events.MEETING_ENDED,
+        move_status=event.trigger != events.MEETING_ENDED and not misfit,
         delivery=delivery, note=note,
     )
+    if misfit:
+        changed = f"{changed} {misfit}: status left as it was."
     if claimed:
         # The booking left its previous application: that one's schedule must forget it.
         previous = Application.objects.select_for_update().filter(pk=owner_id).first()
         if previous is not None:
             sync_application(previous, touched=booking, opens=False, delivery=delivery,
                              note=f"Booking {booking.uid} belongs to {application.public_id}")
-    return Result(Outcome.APPLIED, changed, application)
+    attention = " ".join(filter(None, [f"{misfit}." if misfit else "", ref_problem]))
+    return Result(Outcome.APPLIED, changed, application, match_rule=how, attention=attention)
 
 
 def _adopt_chain(cohort, booking, application):

@@ -82,17 +82,13 @@ def start_sync(cohort, *, trigger, user=None):
         raise SyncAlreadyRunning(running) from None
 
 
-def event_type_ids(cohort):
-    """Return the Cal.com event type ids (ints) the cohort's interview rounds use; () for all."""
-    rounds = getattr(cohort, "rounds", None)
-    if rounds is None:
-        return ()
-    ids = set()
-    for value in rounds.values_list("event_types", flat=True):
-        for part in str(value or "").replace(",", " ").split():
-            if part.isdigit():
-                ids.add(int(part))
-    return tuple(sorted(ids))
+def cohort_event_types(cohort):
+    """Return the event types of the cohort's interview rounds: a set of lower-case strings
+    (numeric ids and slugs, as InterviewRound.event_types holds them); empty means all."""
+    wanted = set()
+    for listed in cohort.rounds.values_list("event_types", flat=True):
+        wanted.update(str(v).strip().lower() for v in listed or () if str(v).strip())
+    return wanted
 
 
 def window_start(cohort, run):
@@ -128,7 +124,11 @@ def run_sync(run_pk, *, client=None):
 
     checked = changes = 0
     try:
-        bookings = list(client.bookings(since=since, event_type_ids=event_type_ids(cohort), on_page=page_fetched))
+        wanted = cohort_event_types(cohort)
+        # Cal.com filters by id only (eventTypeIds, API_V2.md §2); slugs are filtered here.
+        ids = {int(v) for v in wanted if v.isdigit()} if all(v.isdigit() for v in wanted) else ()
+        bookings = [b for b in client.bookings(since=since, event_type_ids=ids, on_page=page_fetched)
+                    if not wanted or calcom_api.holds_event_type(b, wanted)]
         uids = {b["uid"] for b in bookings}
         # Predecessors before their successors, as the webhooks would have come.
         bookings.sort(key=lambda b: (str(b.get("createdAt") or ""), str(b.get("updatedAt") or "")))

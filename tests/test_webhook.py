@@ -128,10 +128,15 @@ def test_metadata_application_id_wins_over_email(client, cohort, ada):
     assert refreshed(ada).status == "waiting_first_round"
 
 
-def test_numeric_application_id_is_accepted(client, cohort):
+def test_numeric_application_id_is_refused_and_email_decides(client, cohort, ada):
+    # Anyone could add ?metadata[application_id]=17 to the public page and take over #17.
     application = ApplicationFactory(cohort=cohort, contact_email="x@example.org", status="new")
-    post(client, cohort, sample("booking_created", metadata={"application_id": str(application.pk)}))
-    assert refreshed(application).status == "first_round_scheduled"
+    response = post(client, cohort, sample("booking_created", metadata={"application_id": str(application.pk)}))
+    assert refreshed(application).status == "new"
+    assert refreshed(ada).status == "first_round_scheduled"
+    delivery = WebhookDelivery.objects.get(pk=response.json()["delivery"])
+    assert delivery.match_rule == "email"
+    assert "numbers are not accepted" in delivery.attention
 
 
 def test_application_id_of_another_cohort_is_ignored_and_email_decides(client, cohort, ada):

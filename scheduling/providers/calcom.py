@@ -134,6 +134,7 @@ def parse(body):
         time_zone=time_zone,
         meeting_url=_meeting_url(payload, metadata),
         event_type=_text(payload, "type", where, lenient=True),
+        event_type_id=_event_type_id(payload.get("eventTypeId")),
         title=_text(payload, "eventTitle", where, lenient=True)
         or _text(payload, "title", where, lenient=True),
         application_id=_application_id(payload, metadata),
@@ -272,6 +273,15 @@ def _meeting_url(payload, metadata):
         payload.get("location"),
     ]
     return next((_clean(c) for c in candidates if _is_url(c)), "")
+
+
+def _event_type_id(value):
+    """Return `payload.eventTypeId` (an int on the wire) as a string of digits, or ""."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        return str(value).strip()[:20]
+    return ""
 
 
 def _application_id(payload, metadata):

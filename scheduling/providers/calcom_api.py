@@ -187,6 +187,21 @@ def _text(value):
     return _clean(value) if isinstance(value, str) else ""
 
 
+def _type_id(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value.strip() if isinstance(value, str) and value.strip().isdigit() else ""
+
+
+def holds_event_type(booking, wanted):
+    """Return True when `booking`'s event type (id or slug) is in `wanted` (a set of lower-case strs)."""
+    event_type = booking.get("eventType")
+    event_type = event_type if isinstance(event_type, dict) else {}
+    type_id = _type_id(event_type.get("id", booking.get("eventTypeId")))
+    slug = _text(event_type.get("slug")).lower()
+    return bool(type_id and type_id in wanted) or bool(slug and slug in wanted)
+
+
 def moved_to(booking):
     """Return the uid booking `booking` was rescheduled to ("" when it was not), §7."""
     if _text(booking.get("status")).lower() == "cancelled":
@@ -252,6 +267,7 @@ def booking_event(booking):
         time_zone=_text(first.get("timeZone")),
         meeting_url=location if location.startswith(("https://", "http://")) else "",
         event_type=_text(event_type.get("slug")),
+        event_type_id=_type_id(event_type.get("id", booking.get("eventTypeId"))),
         # The API has no eventTitle; its title is "<event title> between <host> and <attendee>".
         title=_text(booking.get("title")).split(" between ")[0],
         application_id=application_id[:64],

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('applications', '0005_cohort_calcom_api_key'),
-        ('scheduling', '0001_initial'),
+        ('scheduling', '0002_rounds_invitations_links'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
