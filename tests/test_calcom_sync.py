@@ -464,14 +464,14 @@ def test_check_deploy_warns_without_a_field_encryption_key(settings):
 def test_only_the_event_types_of_the_cohort_s_rounds_are_synced(people, keyed, fake):
     from scheduling.models import InterviewRound
 
-    InterviewRound.objects.create(cohort=keyed, number=1, booking_url="https://cal.com/dv/final",
+    InterviewRound.objects.create(cohort=keyed, number=2, booking_url="https://cal.com/dv/final",
                                   event_types=[90419, "90418"])
     result = run(keyed)
     assert fake.requests[0]["eventTypeIds"] == "90418,90419"
     assert result.bookings_checked == 2
     assert state(people["Rosalind Franklin"])[0] == "waiting_first_round"  # 90417: not this cohort's
 
-    InterviewRound.objects.create(cohort=keyed, number=2, booking_url="https://cal.com/dv/first",
+    InterviewRound.objects.create(cohort=keyed, number=1, booking_url="https://cal.com/dv/first",
                                   event_types=["First-Round-Interview"])
     keyed.sync_runs.all().delete()  # a first sync again: the 30-day window
     result = run(keyed)
