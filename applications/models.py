@@ -100,6 +100,13 @@ class CohortQuerySet(models.QuerySet):
             return self.none()
         return self.filter(organization__memberships__user=user)
 
+    def administered_by(self, user):
+        """Return the cohorts of organizations where `user` is an admin (none for anonymous users)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(organization__memberships__user=user,
+                           organization__memberships__role=Membership.Role.ADMIN)
+
 
 class Cohort(models.Model):
     organization = models.ForeignKey(Organization, models.CASCADE, related_name="cohorts")

@@ -105,6 +105,9 @@ def application_list(request, slug):
         # The chip counts live in the filter bar, outside the table: refresh them out of band.
         return _render(request, f"{LIST_TEMPLATE}#application-table", {**context, "oob": True}, cohort)
     context["orphan_count"] = cohort.orphans.unresolved().count()
+    # "Sync now" (issue 10) is for the organization's admins, once the cohort has a Cal.com API key.
+    context["can_sync"] = bool(cohort.calcom_api_key) and (
+        Cohort.objects.administered_by(request.user).filter(pk=cohort.pk).exists())
     return _render(request, LIST_TEMPLATE, context, cohort)
 
 
