@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "applications.middleware.htmx_auth_redirect",
 ]
 
 ROOT_URLCONF = "cohortos.urls"

@@ -4,7 +4,7 @@ from collections import defaultdict
 
 from django.utils import timezone
 
-from applications.models import Application
+from applications.models import Application, bump_cohort_version
 
 from . import events
 from .models import Booking
@@ -173,6 +173,7 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     if changed:
         fields["updated_at"] = timezone.now()
         Application.objects.filter(pk=application.pk).update(**fields)
+        bump_cohort_version(application.cohort_id)
         for name, value in fields.items():
             setattr(application, name, value)
 

@@ -19,7 +19,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from applications.models import Cohort, UserSettings
+from applications.models import Cohort, Membership, UserSettings
 
 from . import ingest, spool, sync
 from .forms import CalcomApiKeyForm
@@ -38,7 +38,7 @@ def _cohort_or_404(request, slug):
 
 
 def _is_admin(request, cohort):
-    return Cohort.objects.administered_by(request.user).filter(pk=cohort.pk).exists()
+    return Membership.objects.is_org_admin(request.user, cohort.organization)
 
 
 def _wants_fragment(request):

@@ -8,19 +8,18 @@ and saves docs/screenshots/applications.png (the README shows it).
 import io
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from django.core.management import call_command
 from django.utils import timezone
 
-from applications.models import Application
+from applications.models import Application, bump_cohort_version
 from orphans.models import OrphanedInterview
 
-from .browser import BROWSER_MARKS, browser_page, short_lived_connections  # noqa: F401
+from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport  # noqa: F401
 
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "applications.png"
+SCREENSHOT = screenshot_path("applications.png")
 
 pytestmark = BROWSER_MARKS
 
@@ -55,7 +54,6 @@ def test_an_admin_filters_searches_and_opens_the_orphan_dialog(demo, live_server
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(tab)
     assert rows(page).count() == demo.applications.exclude(status="declined").count()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=False)
 
     # A status chip: the table alone is replaced and the URL follows.
@@ -67,24 +65,28 @@ def test_an_admin_filters_searches_and_opens_the_orphan_dialog(demo, live_server
     )
     past = scheduled.filter(interview_start__lt=timezone.now()).first()
     assert past is not None, "the demo has a past first-round interview"
-    struck = page.locator(f"#application-{past.pk} td.pipeline del")
-    assert struck.is_visible()
-    assert re.search(r"\d{1,2}:\d{2}", struck.inner_text())
+    held = page.locator(f"#application-{past.pk} td.pipeline")
+    assert "Held, needs decision" in held.inner_text()
+    assert re.search(r"\d{1,2}:\d{2}", held.inner_text())
+    # Needs action first: the held interviews lead the list.
+    first_row = page.locator("#application-table tbody tr[id^=application-]").first
+    assert "Held, needs decision" in first_row.inner_text()
     future = scheduled.filter(interview_start__gt=timezone.now()).first()
-    assert page.locator(f"#application-{future.pk} td.pipeline del").count() == 0
+    assert "Held" not in page.locator(f"#application-{future.pk} td.pipeline").inner_text()
 
     # Search, debounced, on top of the chip.
-    page.get_by_label("Search by name or email").fill(past.applicant_name.split()[1].upper())
+    page.get_by_label("Search by name, email or public id").fill(past.applicant_name.split()[1].upper())
     page.wait_for_url(re.compile(r"q="))
     page.wait_for_function("document.querySelectorAll('#application-table tbody tr[id^=application-]').length === 1")
     assert page.locator(f"#application-{past.pk}").is_visible()
 
-    # Live: a change elsewhere shows up when the page hears statusChanged (or after 60 s),
+    # Live: a change elsewhere shows up when the page hears statusChanged (or at the next 5 s poll),
     # in the table and, out of band, in the chips' counts.
     new_count = demo.applications.filter(status="new").count()
     assert page.locator("#status-count-new").inner_text() == str(new_count)
     Application.objects.filter(pk=past.pk).update(applicant_name="Renamed Elsewhere")
     Application.objects.filter(pk=demo.applications.filter(status="new").first().pk).update(status="declined")
+    bump_cohort_version(demo.pk)  # what every real change does after commit (raw updates do not)
     # Under load the refresh can race the debounced search's own request, and whichever is
     # answered last wins; the page catches up on the next event or poll, so send it again.
     for attempt in range(3):
@@ -124,6 +126,15 @@ def test_an_admin_filters_searches_and_opens_the_orphan_dialog(demo, live_server
     page.wait_for_function(
         f"document.querySelectorAll('#application-table tbody tr[id^=application-]').length === {scheduled.count()}"
     )
+    # The filter bar follows the URL: the chip is ticked again and the search box emptied.
+    page.wait_for_function("document.getElementById('application-search').value === ''")
+    assert page.locator("label.chip", has_text="First round scheduled").locator("input").is_checked()
+    assert not page.locator("label.chip", has_text="New").locator("input").is_checked()
+    page.go_back()
+    page.wait_for_url(tab)
+    page.wait_for_function(
+        "!document.querySelector('label.chip input[value=first_round_scheduled]').checked"
+    )
 
 
 def test_an_admin_changes_a_status_and_a_stale_form_is_refused_in_place(demo, live_server, browser_page):
@@ -137,12 +148,14 @@ def test_an_admin_changes_a_status_and_a_stale_form_is_refused_in_place(demo, li
 
     # Only the table's transitions are offered; htmx swaps the status panel in place.
     offered = page.locator("#application-status select option").all_inner_texts()
-    assert offered == ["Waiting for second round", "Accepted", "Waitlist", "Declined"]
+    assert offered == ["Choose…", "Waiting for second round", "Accepted", "Waitlist", "Declined"]
     page.get_by_label("Move to").select_option("accepted")
     page.get_by_label("Note (optional)").fill("Strong first round")
     page.get_by_role("button", name="Change status").click()
+    # A decision asks first, in place.
+    page.get_by_role("button", name="Yes, move to “Accepted”").click()
     page.wait_for_selector("#application-status >> text=Moved to “Accepted”.")
-    assert "is final" in page.locator("#application-status").inner_text()
+    assert "Reopen decision" in page.locator("#application-status").inner_text()
     application.refresh_from_db()
     assert application.status == "accepted"
     assert application.status_changes.get().note == "Strong first round"
