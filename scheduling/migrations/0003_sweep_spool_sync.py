@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0005_cohort_calcom_api_key'),
+        ('applications', '0006_cohort_calcom_api_key'),
         ('scheduling', '0002_rounds_invitations_links'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0004_application_search_trigram'),
+        ('applications', '0005_tab_pipeline'),
     ]
 
     operations = [
