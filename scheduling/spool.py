@@ -76,9 +76,37 @@ class SecretCache:
     def clear(self):
         with self._lock:
             self._entries.clear()
+        _last_warm[0] = 0.0
 
 
 secret_cache = SecretCache()
+_last_warm = [0.0]
+
+
+def warm_secret_cache(every=None):
+    """Remember every cohort's webhook key and secret in this process (one query).
+
+    So a process that has not yet served a given cohort can still verify its
+    bodies during an outage. Called when a process starts (cohortos/wsgi.py) and
+    by the webhook view at most once per `every` seconds. Never raises: a
+    database error is logged and the cache stays as it was. Returns how many keys.
+    """
+    from django.db import DatabaseError
+
+    from applications.models import Cohort
+
+    now = time.monotonic()
+    if every is not None and now - _last_warm[0] < every:
+        return 0
+    try:
+        pairs = list(Cohort.objects.values_list("webhook_key", "webhook_secret")[:SecretCache.MAX_ENTRIES])
+    except DatabaseError as exc:
+        logger.warning("Could not read the webhook secrets to cache them (%s)", exc)
+        return 0
+    _last_warm[0] = now
+    for key, secret in pairs:
+        secret_cache.remember(key, secret)
+    return len(pairs)
 
 
 class SpoolFull(Exception):

@@ -2,6 +2,7 @@
 
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -11,7 +12,7 @@ from applications.models import Cohort
 from .providers import calcom
 from .models import Outcome
 from .ingest import receive_calcom_delivery
-from .spool import SpoolFull, secret_cache, spool_delivery
+from .spool import SpoolFull, secret_cache, spool_delivery, warm_secret_cache
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def calcom_webhook(request, webhook_key):
             secret_cache.forget(webhook_key)
             return _error(404, "Unknown webhook URL.")
         secret_cache.remember(webhook_key, cohort.webhook_secret)
+        warm_secret_cache(every=60)
         body = _read_body(request)
         if body is None:
             return _error(413, "Body is over 8 MiB; not stored.")
@@ -91,6 +93,8 @@ def _spool(request, provider, webhook_key, body, signature):
     if body is None:
         secret = secret_cache.get(webhook_key)
         if secret is None:
+            logger.error("Database unavailable and webhook key %s… not seen in the last %s s: cannot verify, "
+                         "delivery refused with 503", webhook_key[:6], settings.WEBHOOK_SECRET_CACHE_SECONDS)
             return _error(503, "The database is unavailable and this webhook URL was not seen in the "
                                "last minutes, so the signature cannot be checked: the delivery was not "
                                "kept. Cal.com does not retry; the next Cal.com API sync finds the booking.")

@@ -333,3 +333,25 @@ def test_the_sweep_and_drain_tasks_run_their_services(cohort, ada):
     stored(cohort, "booking_cancelled")
     with time_machine.travel(timezone.now() + timedelta(minutes=3)):
         assert tasks.sweep_webhook_deliveries.delay().get() == {"applied": 1}
+
+
+def test_a_warmed_process_verifies_a_cohort_it_never_served_while_the_database_is_down(client, cohort, ada,
+                                                                                       monkeypatch):
+    assert spool.warm_secret_cache() >= 1
+    database_down(monkeypatch, "lookup")
+
+    response = post(client, cohort, sample("booking_created"))
+
+    assert response.status_code == 202 and response.json()["outcome"] == "spooled"
+
+
+def test_warming_with_the_database_down_keeps_the_cache_and_does_not_raise(cohort, monkeypatch):
+    from django.db import DatabaseError
+
+    from applications.models import Cohort
+
+    def down(*args, **kwargs):
+        raise DatabaseError("down")
+
+    monkeypatch.setattr(Cohort.objects, "values_list", down)
+    assert spool.warm_secret_cache() == 0
