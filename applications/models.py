@@ -11,7 +11,7 @@ from django.utils.text import slugify
 
 from .encryption import EncryptedTextField
 from scheduling.status import (
-    Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
+    WAITING, Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
 )
 
 
@@ -120,6 +120,9 @@ class Cohort(models.Model):
     # Cal.com API v2 key for reconciliation (scheduling/sync.py); encrypted at rest, the
     # attribute holds the plain key. Shown only as its last four characters.
     calcom_api_key = EncryptedTextField(blank=True)
+    reply_to_email = models.EmailField(
+        blank=True, help_text="Where applicants write back; named on their page when a link no longer works.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     overdue_days = models.PositiveSmallIntegerField(
         default=7, help_text="Days an application may wait for an interview before the tab flags it overdue.",
@@ -255,6 +258,12 @@ class Application(models.Model):
     interview_time_zone = models.CharField(max_length=64, blank=True)
     interview_event_type = models.CharField(max_length=200, blank=True)
     interview_ended_at = models.DateTimeField(null=True, blank=True)
+    # Where the current interview came from (scheduling.Booking.Kind: "calcom", "offline",
+    # "applicant"), and whether it is an applicant's word no admin has confirmed yet.
+    interview_kind = models.CharField(max_length=16, blank=True)
+    interview_unverified = models.BooleanField(default=False)
+    # The round of the current interview's event type (InterviewRound.event_types); null: unknown.
+    interview_round = models.PositiveSmallIntegerField(null=True, blank=True)
 
     # A booking waiting for the host's confirmation (BOOKING_REQUESTED).
     pending_booking_uid = models.CharField(max_length=64, blank=True)
@@ -325,10 +334,18 @@ class Application(models.Model):
         self.status, self.current_stage, self.updated_at = new, stage, now
         self.status_changed_at = now
         bump_cohort_version(self.cohort_id)
-        return StatusChange.objects.create(
+        change = StatusChange.objects.create(
             application=self, old_status=old, new_status=new, created_at=now,
             delivery=delivery, user=user, note=note[:500],
         )
+        if new in WAITING and self.cohort.rounds.filter(auto_invite=True).exists():
+            # Entering a waiting status is what automatic invitations react to, whatever moved
+            # the application (an admin, a cancelled booking): move_to is the one writer of status,
+            # so it is the one place that sees every entry. The task checks the round itself.
+            from scheduling.tasks import send_automatic_invitation
+
+            send_automatic_invitation.delay_on_commit(change.pk)
+        return change
 
     def allowed_statuses(self):
         """Return the statuses this application may move to next (list of Status)."""

@@ -7,6 +7,7 @@ reverse relations on Cohort and Application, keeping `applications` free of
 imports from them (STYLE.md, import direction).
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -180,6 +181,7 @@ def application_list(request, slug):
         # pass over the cohort (the slowest query at 100,000 applications).
         paginator.count = known
     page = paginator.get_page(request.GET.get("page"))
+    page.object_list = pipeline.add_invitations(list(page.object_list), cohort)
     for a in page.object_list:
         a.pipeline = pipeline.pipeline_state(a, now=now, overdue_days=cohort.overdue_days, tz=tz)
     query = request.GET.copy()
@@ -230,6 +232,14 @@ def _detail_context(application, form, reopen_form=None):
         "deliveries": application.deliveries.defer("body").order_by("-received_at", "-pk"),
         "alternate_emails": application.alternate_emails.order_by("email"),
         "now": timezone.now(),
+        # Issue 9: the current interview's own row (offline, the applicant's word, or a
+        # provider's), the applicant's page link and the schedule's history.
+        "current_booking": (application.bookings.select_related("verified_by", "created_by")
+                            .filter(uid=application.interview_booking_uid).first()
+                            if application.interview_booking_uid else None),
+        "applicant_token": application.applicant_tokens.filter(revoked_at__isnull=True).first(),
+        "schedule_changes": application.schedule_changes.select_related("user")[:50],
+        "site_url": settings.SITE_URL,
     }
 
 
@@ -240,6 +250,7 @@ def application_detail(request, slug, pk):
     cohort = _cohort_or_404(request, slug)
     application = get_object_or_404(cohort.applications.all(), pk=pk)
     context = _detail_context(application, StatusChangeForm(application))
+    pipeline.add_invitations([application], cohort)
     context["pipeline"] = pipeline.pipeline_state(
         application, now=context["now"], overdue_days=cohort.overdue_days,
         tz=UserSettings.time_zone_for(request.user, cohort.organization),

@@ -7,8 +7,8 @@ from django.utils import timezone
 from applications.models import Application, bump_cohort_version
 
 from . import events
-from .models import Booking
-from .status import status_after_booking, status_after_cancel
+from .models import Booking, ScheduleChange
+from .status import SCHEDULED, status_after_booking, status_after_cancel
 
 STATE_FOR_TRIGGER = {
     events.BOOKING_CREATED: Booking.State.ACCEPTED,
@@ -77,6 +77,8 @@ def _copy_schedule(booking, event):
     booking.name = event.name or booking.name
     booking.time_zone = event.time_zone or booking.time_zone
     booking.event_type = (event.title or event.event_type or booking.event_type)[:200]
+    booking.reschedule_url = event.reschedule_url[:500] or booking.reschedule_url
+    booking.cancel_url = event.cancel_url[:500] or booking.cancel_url
 
 
 # --- deriving an application's schedule from its bookings --------------------------------
@@ -97,6 +99,7 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     `note`) goes on the StatusChange. Returns a sentence saying what changed.
     """
     bookings = list(application.bookings.all())
+    _retire_applicant_claims(application, touched, bookings, opens=opens)
     successors = defaultdict(list)
     for b in bookings:
         if b.reschedule_uid:
@@ -161,6 +164,9 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         "interview_time_zone": current.time_zone if current else "",
         "interview_event_type": current.event_type if current else "",
         "interview_ended_at": current.ended_at if current else None,
+        "interview_kind": current.kind if current else "",
+        "interview_unverified": current.unverified if current else False,
+        "interview_round": current.round if current else None,
         "pending_booking_uid": pending.uid if pending else "",
         "pending_start": pending.start if pending else None,
         "pending_end": pending.end if pending else None,
@@ -204,6 +210,34 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         words.append("no change to the schedule" if not changed else "booking details updated")
     sentence = "; ".join(words)
     return sentence[0].upper() + sentence[1:] + "."
+
+
+def _retire_applicant_claims(application, touched, bookings, *, opens):
+    """Cancel the applicant's own claim ("I've booked") that a provider's booking now replaces.
+
+    An applicant's word holds the schedule only until the provider tells us about a
+    booking (issue 9): an accepted provider booking that opens while the application
+    is scheduled on such a claim takes its place, whichever is newer. Claims of
+    earlier rounds (the status has moved on) are history and stay as they were.
+    Updates `bookings` in place; writes a ScheduleChange per claim replaced.
+    """
+    if not opens or touched.by_hand or touched.state != Booking.State.ACCEPTED:
+        return
+    if application.status not in SCHEDULED:
+        return
+    for claim in bookings:
+        if claim.kind != Booking.Kind.APPLICANT or claim.state != Booking.State.ACCEPTED:
+            continue
+        claim.state = Booking.State.CANCELLED
+        claim.reason = f"Replaced by the provider's booking {touched.uid}."
+        claim.updated_at = timezone.now()
+        Booking.objects.filter(pk=claim.pk).update(
+            state=claim.state, reason=claim.reason, updated_at=claim.updated_at)
+        ScheduleChange.objects.create(
+            application=application, booking=touched,
+            action=ScheduleChange.Action.APPLICANT_REPLACED,
+            detail=f"The provider's booking {touched.uid} replaces what the applicant reported.",
+        )
 
 
 def _chain_of(touched, bookings):

@@ -58,6 +58,8 @@ class BookingEvent:
     - booking_status: `payload.status` ("ACCEPTED", "PENDING", "CANCELLED", "REJECTED").
     - request_reschedule: `payload.requestReschedule` on BOOKING_CANCELLED (§3 edge 1).
     - reason: `cancellationReason` or `rejectionReason`.
+    - reschedule_url, cancel_url: the booker's own pages to move or cancel this booking
+      (Cal.com: built from `payload.bookerUrl` and `uid`); "" when the provider offers none.
     """
 
     trigger: str
@@ -80,6 +82,8 @@ class BookingEvent:
     request_reschedule: bool = False
     reason: str = ""
     content_hash: str = ""
+    reschedule_url: str = ""
+    cancel_url: str = ""
 
     @property
     def logical_key(self):

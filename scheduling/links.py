@@ -137,7 +137,7 @@ def booking_link(application, interview_round):
     parts = urlsplit(url)
     ours = {key for key, _ in person + extra}
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ours]
-    query = urlencode(kept + person + extra)
+    query = urlencode(kept + person + extra, safe="[]")  # readable metadata[application_id]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
@@ -157,9 +157,11 @@ def link_for(application):
 
 
 def applicant_page_url(application):
-    """Return the absolute URL of `application`'s own applicant page, or "" while none exists.
+    """Return the absolute URL of `application`'s own applicant page (`/i/<token>/`).
 
-    Invitations render it as `{{ applicant_page }}`. Issue 9 adds the applicant page
-    and fills this function in; until then every invitation gets "".
+    Invitations render it as `{{ applicant_page }}`; it issues the applicant's token
+    when they have no working one (scheduling.applicant.applicant_page_url).
     """
-    return ""
+    from .applicant import applicant_page_url as page_url
+
+    return page_url(application)

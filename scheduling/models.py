@@ -1,6 +1,8 @@
 """Stored webhook deliveries and the Cal.com bookings they describe."""
 
 import json
+import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -144,6 +146,13 @@ class Booking(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         REJECTED = "rejected", "Rejected"
 
+    class Kind(models.TextChoices):
+        """Where the booking comes from: a provider's webhook, or recorded by hand in Cohort-OS."""
+
+        CALCOM = "calcom", "Cal.com"
+        OFFLINE = "offline", "Scheduled offline"  # an admin recorded it (phone, email, …)
+        APPLICANT = "applicant", "Confirmed by the applicant"  # "I've booked" on their page
+
     cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="bookings")
     application = models.ForeignKey(
         "applications.Application", models.SET_NULL, null=True, blank=True,
@@ -165,6 +174,22 @@ class Booking(models.Model):
     request_reschedule = models.BooleanField(default=False)
     reason = models.TextField(blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CALCOM)
+    # The provider's own pages for the booker (Cal.com: built from bookerUrl and uid).
+    reschedule_url = models.URLField(max_length=500, blank=True)
+    cancel_url = models.URLField(max_length=500, blank=True)
+    # Offline and applicant bookings: where it happens when it is not a link, and the admin's note.
+    location = models.CharField(max_length=300, blank=True)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # An applicant's own word is unverified until an admin confirms it (or a provider booking
+    # replaces it): then these say who and when.
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # The newest state-changing event applied: its createdAt and iCalSequence.
     last_event_at = models.DateTimeField(null=True, blank=True)
     last_sequence = models.IntegerField(default=-1)
@@ -175,7 +200,12 @@ class Booking(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["cohort", "uid"], name="booking_unique_uid")
+            models.UniqueConstraint(fields=["cohort", "uid"], name="booking_unique_uid"),
+            # "I've booked" sent twice (or from two tabs at once) updates the one claim.
+            models.UniqueConstraint(
+                fields=["application"], name="one_live_applicant_claim",
+                condition=models.Q(kind="applicant", state="accepted"),
+            ),
         ]
         indexes = [
             models.Index(fields=["cohort", "ical_uid"], name="booking_cohort_ical"),
@@ -184,6 +214,118 @@ class Booking(models.Model):
 
     def __str__(self):
         return f"{self.uid} ({self.get_state_display()})"
+
+    @property
+    def unverified(self):
+        """Return True for an applicant's self-reported booking no admin has confirmed yet."""
+        return self.kind == self.Kind.APPLICANT and self.verified_at is None
+
+    @property
+    def by_hand(self):
+        """Return True when the booking was recorded in Cohort-OS, not received from a provider."""
+        return self.kind in (self.Kind.OFFLINE, self.Kind.APPLICANT)
+
+
+def new_applicant_key():
+    """Return an applicant-page token: 32 random bytes (256 bits), URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+class ApplicantTokenQuerySet(models.QuerySet):
+    def usable(self, *, now=None):
+        """Return tokens neither revoked nor expired at `now` (aware; default: now)."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class ApplicantToken(models.Model):
+    """The secret in an applicant's page URL, `/i/<key>/`: one application, no login.
+
+    At most one token per application is live (not revoked); it is reused by every
+    invitation and reminder until it expires or an admin revokes it, and the next
+    invitation then issues a new one (scheduling.applicant.token_for).
+    """
+
+    application = models.ForeignKey(
+        "applications.Application", models.CASCADE, related_name="applicant_tokens"
+    )
+    key = models.CharField(max_length=64, unique=True, default=new_applicant_key)
+    created_at = models.DateTimeField(default=timezone.now)
+    # created_at + settings.APPLICANT_PAGE_DAYS (default 90), set on the first save.
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Set by an admin's revoke, or when an expired token is replaced (revoked_by empty).
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = ApplicantTokenQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application"], condition=models.Q(revoked_at__isnull=True),
+                name="one_live_applicant_token",
+            )
+        ]
+
+    def __str__(self):
+        # Never the key itself: it is the applicant's password.
+        return f"Applicant link of {self.application_id} (…{self.key[-4:]})"
+
+    def save(self, *args, **kwargs):
+        if self.expires_at is None:
+            self.expires_at = self.created_at + timedelta(days=settings.APPLICANT_PAGE_DAYS)
+        super().save(*args, **kwargs)
+
+    def is_usable(self, now=None):
+        """Return True when the token is neither revoked nor expired at `now`."""
+        return self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+
+class ScheduleChange(models.Model):
+    """One line of an application's history about its schedule, kept even when the status stays.
+
+    Written by the offline scheduling and applicant confirmation services
+    (scheduling/handmade.py); status moves they cause also get their StatusChange.
+    """
+
+    class Action(models.TextChoices):
+        OFFLINE_SCHEDULED = "offline_scheduled", "Scheduled offline"
+        OFFLINE_EDITED = "offline_edited", "Offline interview changed"
+        OFFLINE_CLEARED = "offline_cleared", "Offline interview cleared"
+        APPLICANT_BOOKED = "applicant_booked", "Applicant says booked"
+        APPLICANT_UPDATED = "applicant_updated", "Applicant changed their booking"
+        APPLICANT_CONFIRMED = "applicant_confirmed", "Applicant's booking confirmed"
+        APPLICANT_REPLACED = "applicant_replaced", "Applicant's booking replaced by the provider's"
+        LINK_REVOKED = "link_revoked", "Applicant page link revoked"
+
+    application = models.ForeignKey(
+        "applications.Application", models.CASCADE, related_name="schedule_changes"
+    )
+    booking = models.ForeignKey(Booking, models.SET_NULL, null=True, blank=True, related_name="+")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    by_applicant = models.BooleanField(default=False)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.get_action_display()}: {self.detail}"
+
+    @property
+    def cause(self):
+        """Return who did it, in words: "the applicant", the admin's name, or "the system"."""
+        if self.by_applicant:
+            return "the applicant"
+        if self.user_id:
+            return self.user.get_full_name() or self.user.get_username()
+        return "the system"
 
 
 # --- interview rounds and invitations (issue 8) ------------------------------------------

@@ -83,16 +83,18 @@ def sync_health(request, slug):
 def calcom_api_key(request, slug):
     """Save, replace ("rotate") or remove the cohort's Cal.com API key (org admins).
 
-    POST `api_key` to save it, or `remove=1` to delete it. Redirects to the sync
-    page with a message; an invalid key renders the page again with the error (422).
+    POST `api_key` to save it, or `remove=1` to delete it. Redirects to the cohort
+    settings page's Cal.com section with a message; an invalid key renders the sync
+    page with the form and its error (422).
     """
     cohort = _cohort_or_404(request, slug)
     if not _is_admin(request, cohort):
         return _forbidden(request, cohort, "Only the organization's admins can change the Cal.com API key.")
+    back = reverse("scheduling:settings", args=[cohort.slug]) + "#calcom-api"
     if request.POST.get("remove"):
         cohort.set_calcom_api_key("")
         messages.success(request, "The Cal.com API key was removed; scheduled syncs stop.")
-        return HttpResponseRedirect(reverse("scheduling:sync_health", args=[cohort.slug]))
+        return HttpResponseRedirect(back)
     form = CalcomApiKeyForm(request.POST)
     if not form.is_valid():
         return _render(request, TEMPLATE, _page_context(request, cohort, form), cohort, status=422)
@@ -100,7 +102,7 @@ def calcom_api_key(request, slug):
     cohort.set_calcom_api_key(form.cleaned_data["api_key"])
     messages.success(request, f"Cal.com API key {'replaced' if replaced else 'saved'} "
                               f"(ending {cohort.calcom_api_key[-4:]}).")
-    return HttpResponseRedirect(reverse("scheduling:sync_health", args=[cohort.slug]))
+    return HttpResponseRedirect(back)
 
 
 @login_required

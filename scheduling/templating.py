@@ -10,7 +10,7 @@ Unknown placeholders are errors (`check`), never silent blanks.
 
 from django.template import Context, Engine, Library, TemplateSyntaxError
 from django.template import defaultfilters, defaulttags
-from django.template.base import FilterExpression, Variable, VariableNode
+from django.template.base import FilterExpression, TextNode, Variable, VariableNode
 from django.template.defaulttags import IfNode
 
 # What a template may name, with what an admin reads about each in the settings page.
@@ -18,7 +18,7 @@ PLACEHOLDERS = {
     "applicant.first_name": "The applicant's first name",
     "applicant.name": "The applicant's full name",
     "booking_link": "Their own booking link for this round",
-    "applicant_page": "Their applicant page (empty until applicant pages exist)",
+    "applicant_page": "Their own page (schedule, see and confirm the interview; no login)",
     "cohort.name": "The cohort's name",
     "round": "The round number, 1 or 2",
     "deadline": "The date to book by (empty when the round sets none)",
@@ -118,6 +118,14 @@ def compile_template(source):
             message = message.split(". Did you forget")[0]
             message += ". Only placeholders, {% if %} … {% endif %} and simple filters are allowed."
         raise TemplateError(message) from None
+    for node in template.nodelist.get_nodes_by_type(TextNode):
+        # Django prints a half-written tag as text; in an email that is a visible mistake.
+        for opener, closer in (("{{", "}}"), ("{%", "%}"), ("{#", "#}")):
+            if opener in node.s or closer in node.s:
+                at = node.s.find(opener) if opener in node.s else node.s.find(closer)
+                fragment = node.s[at:at + 30].split("\n")[0]
+                raise TemplateError(f"“{fragment}” is not a complete placeholder or tag: placeholders "
+                                    "look like {{ applicant.first_name }}, tags like {% if is_rebooking %}.")
     for name in _names(template.nodelist):
         if name not in PLACEHOLDERS:
             known = ", ".join("{{ %s }}" % p for p in PLACEHOLDERS)

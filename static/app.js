@@ -79,3 +79,43 @@ function syncFiltersFromUrl() {
 document.addEventListener("htmx:historyRestore", syncFiltersFromUrl);
 window.addEventListener("popstate", () => setTimeout(syncFiltersFromUrl, 0));
 window.addEventListener("pageshow", syncFiltersFromUrl);
+
+// Copy buttons: <button class="copy-button" data-copy="<input id>" hidden> copies that input's
+// value. They stay hidden without JavaScript, where the read-only field can be selected instead.
+document.querySelectorAll(".copy-button[hidden]").forEach((button) => { button.hidden = false; });
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest(".copy-button");
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copy);
+  if (!field) return;
+  const label = button.dataset.label || button.textContent;
+  button.dataset.label = label;
+  try {
+    await navigator.clipboard.writeText(field.value);
+    button.textContent = "Copied";
+  } catch (error) {
+    field.select();  // no clipboard permission (plain http): leave it selected for Ctrl+C
+    button.textContent = "Press Ctrl+C";
+  }
+  setTimeout(() => { button.textContent = label; }, 2000);
+});
+// Buttons inside fragments htmx swaps in later.
+document.addEventListener("htmx:afterSettle", () => {
+  document.querySelectorAll(".copy-button[hidden]").forEach((button) => { button.hidden = false; });
+});
+
+// The tab's row checkboxes (bulk invitations) survive the table's refresh: remember the ticked
+// rows before htmx swaps the table and tick them again after.
+let ticked = null;
+document.addEventListener("htmx:beforeSwap", (event) => {
+  if (!event.detail.target || event.detail.target.id !== "application-table") return;
+  ticked = Array.from(document.querySelectorAll(".row-select:checked"), (box) => box.value);
+});
+document.addEventListener("htmx:afterSettle", () => {
+  if (!ticked) return;
+  ticked.forEach((value) => {
+    const box = document.getElementById(`select-${value}`);
+    if (box) box.checked = true;
+  });
+  ticked = null;
+});

@@ -102,8 +102,11 @@ def test_link_for_picks_the_round_the_status_waits_for(cohort, ada):
     assert interview_round == second and links.make_ref(ada, 2) in url
 
 
-def test_applicant_page_is_empty_until_issue_9(ada):
-    assert links.applicant_page_url(ada) == ""
+def test_applicant_page_is_the_applicants_own_page(ada, settings):
+    settings.SITE_URL = "https://apply.example"
+    from scheduling.applicant import token_for
+
+    assert links.applicant_page_url(ada) == f"https://apply.example/i/{token_for(ada).key}/"
 
 
 # --- matching by ref ---------------------------------------------------------------------

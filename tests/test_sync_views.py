@@ -44,7 +44,8 @@ def page(cohort):
 
 def test_an_admin_saves_a_key_and_sees_only_its_last_four(admin_client, cohort):
     response = admin_client.post(reverse("scheduling:calcom_api_key", args=[cohort.slug]), {"api_key": API_KEY})
-    assert response.status_code == 302 and response["Location"] == page(cohort)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("scheduling:settings", args=[cohort.slug]) + "#calcom-api"
     cohort.refresh_from_db()
     assert cohort.calcom_api_key == API_KEY
 
@@ -182,3 +183,19 @@ def test_the_page_counts_stuck_failed_and_spooled_deliveries(admin_client, cohor
     assert "<strong>1</strong> failed, being retried" in html
     assert "<strong>1</strong> failed every retry" in html
     assert "<strong>1</strong> kept on disk" in html
+
+
+def test_the_cohort_settings_page_has_the_key_the_health_counts_and_recent_drift(admin_client, cohort, rosalind):
+    from scheduling.models import SyncDrift
+
+    cohort.set_calcom_api_key(API_KEY)
+    run = SyncRun.objects.create(cohort=cohort, status="succeeded", bookings_checked=7, changes_made=1)
+    SyncDrift.objects.create(run=run, application=rosalind, booking_uid="FDTV97uCgVYbQq57kJUMBn",
+                             sentence="Rosalind Franklin: booking was missed; interview FDTV97uCgVYbQq57kJUMBn.")
+
+    html = admin_client.get(reverse("scheduling:settings", args=[cohort.slug])).content.decode()
+
+    assert 'id="calcom-api"' in html and "…b3c4" in html and API_KEY not in html
+    assert "Replace key" in html and "Sync now" in html
+    assert "Rosalind Franklin: booking was missed" in html
+    assert "webhook deliveries stuck" in html

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
@@ -142,6 +143,7 @@ def parse(body):
         request_reschedule=payload.get("requestReschedule") is True,
         reason=reason[:2000],
         content_hash=content_hash,
+        **_manage_links(payload, uid),
     )
 
 
@@ -273,6 +275,30 @@ def _meeting_url(payload, metadata):
         payload.get("location"),
     ]
     return next((_clean(c) for c in candidates if _is_url(c)), "")
+
+
+# Where a booker manages a Cal.com booking when the payload names no `bookerUrl` (Cal.com's
+# WEBAPP_URL for cal.com itself).
+DEFAULT_BOOKER_URL = "https://app.cal.com"
+
+
+def _manage_links(payload, uid):
+    """Return {reschedule_url, cancel_url}: the booker's own pages for booking `uid`.
+
+    Cal.com builds them as `<bookerUrl>/reschedule/<uid>` and
+    `<bookerUrl>/booking/<uid>?cancel=true` (packages/lib/CalEventParser.ts,
+    getRescheduleLink / getCancelLink); `bookerUrl` is the payload's (§2, "present when
+    set"). An event type with `disableRescheduling` / `disableCancelling` gets no link.
+    """
+    booker = payload.get("bookerUrl")
+    booker = _clean(booker).rstrip("/") if _is_url(booker) else DEFAULT_BOOKER_URL
+    quoted = quote(uid, safe="")
+    return {
+        "reschedule_url": "" if payload.get("disableRescheduling") is True
+        else f"{booker}/reschedule/{quoted}",
+        "cancel_url": "" if payload.get("disableCancelling") is True
+        else f"{booker}/booking/{quoted}?cancel=true&allRemainingBookings=false",
+    }
 
 
 def _event_type_id(value):

@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0005_tab_pipeline'),
+        ('applications', '0007_application_interview_round'),
     ]
 
     operations = [

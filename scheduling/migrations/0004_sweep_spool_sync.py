@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0006_cohort_calcom_api_key'),
-        ('scheduling', '0002_rounds_invitations_links'),
+        ('applications', '0008_cohort_calcom_api_key'),
+        ('scheduling', '0003_applicant_page'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
