@@ -34,12 +34,21 @@ class CohortAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "organization", "created_at")
     list_filter = ("organization",)
     search_fields = ("name", "slug")
-    readonly_fields = ("webhook_key", "webhook_secret", "webhook_url")
+    readonly_fields = ("webhook_key", "webhook_secret", "webhook_url", "calendly_webhook_url",
+                       "cronofy_webhook_url")
     actions = ["rotate_secret", "rotate_key"]
 
-    @admin.display(description="Webhook URL")
+    @admin.display(description="Webhook URL (Cal.com)")
     def webhook_url(self, obj):
         return obj.webhook_path() if obj.pk else "-"
+
+    @admin.display(description="Webhook URL (Calendly)")
+    def calendly_webhook_url(self, obj):
+        return obj.webhook_path("calendly") if obj.pk else "-"
+
+    @admin.display(description="Webhook URL (Cronofy)")
+    def cronofy_webhook_url(self, obj):
+        return obj.webhook_path("cronofy") if obj.pk else "-"
 
     @admin.action(description="Rotate the webhook signing secret")
     def rotate_secret(self, request, queryset):

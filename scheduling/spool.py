@@ -27,6 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.utils import timezone
@@ -38,7 +39,7 @@ STALE_CLAIM_SECONDS = 600
 
 
 class SecretCache:
-    """Per-process memory of webhook key → signing secret, read while the database was up.
+    """Per-process memory of webhook key → signing secrets, read while the database was up.
 
     While the database is unreachable the view cannot look the cohort up, but it
     can still verify a body against the secret it read less than
@@ -54,7 +55,7 @@ class SecretCache:
         self._entries = {}
 
     def remember(self, webhook_key, secret):
-        """Record that `webhook_key` is signed with `secret` as of now."""
+        """Record that `webhook_key`'s deliveries are signed with `secret` (see secrets_of) as of now."""
         with self._lock:
             if len(self._entries) >= self.MAX_ENTRIES and webhook_key not in self._entries:
                 self._entries.pop(next(iter(self._entries)))  # the oldest insertion
@@ -81,6 +82,13 @@ class SecretCache:
 
 secret_cache = SecretCache()
 _last_warm = [0.0]
+# What the providers' signature checks read from a cohort (scheduling/views.py).
+SECRET_FIELDS = ("webhook_secret", "calendly_signing_key", "cronofy_client_secret")
+
+
+def secrets_of(cohort):
+    """Return the cohort's signing secrets as an object with SECRET_FIELDS attributes (no ORM)."""
+    return SimpleNamespace(**{name: getattr(cohort, name) for name in SECRET_FIELDS})
 
 
 def warm_secret_cache(every=None):
@@ -99,14 +107,14 @@ def warm_secret_cache(every=None):
     if every is not None and now - _last_warm[0] < every:
         return 0
     try:
-        pairs = list(Cohort.objects.values_list("webhook_key", "webhook_secret")[:SecretCache.MAX_ENTRIES])
+        rows = list(Cohort.objects.values_list("webhook_key", *SECRET_FIELDS)[:SecretCache.MAX_ENTRIES])
     except DatabaseError as exc:
         logger.warning("Could not read the webhook secrets to cache them (%s)", exc)
         return 0
     _last_warm[0] = now
-    for key, secret in pairs:
-        secret_cache.remember(key, secret)
-    return len(pairs)
+    for key, *secrets in rows:
+        secret_cache.remember(key, SimpleNamespace(**dict(zip(SECRET_FIELDS, secrets))))
+    return len(rows)
 
 
 class SpoolFull(Exception):
@@ -305,6 +313,12 @@ def drain_spool(limit=None):
             continue
         try:
             outcome = receive_spooled(spooled)
+        except KeyError:
+            logger.error("Spool file %s is for provider %r, which this version does not know; moved to dead/",
+                         name, spooled.provider)
+            os.rename(claimed, root / "dead" / name)
+            report.dead += 1
+            continue
         except (OperationalError, InterfaceError) as exc:
             os.rename(claimed, root / "ready" / name)
             report.left = len(names) - index

@@ -1,4 +1,10 @@
-"""The Cal.com webhook endpoint: HTTP in, HTTP out; the work is in services."""
+"""The providers' webhook endpoints: HTTP in, HTTP out; the work is in ingest and services.
+
+One URL per provider, one shared flow (`_receive`): find the cohort by the URL's
+key, read the body, check the provider's signature, store and apply. When the
+database is unreachable, a verified body goes to the disk spool instead (`_spool`,
+scheduling/spool.py) and is answered 202: Cal.com never retries (PROTOCOL.md §6).
+"""
 
 import logging
 
@@ -9,10 +15,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from applications.models import Cohort
 
-from .providers import calcom
+from .ingest import receive_delivery
 from .models import Outcome
-from .ingest import receive_calcom_delivery
-from .spool import SpoolFull, secret_cache, spool_delivery, warm_secret_cache
+from .providers import calcom, calendly, cronofy
+from .spool import SpoolFull, secret_cache, secrets_of, spool_delivery, warm_secret_cache
 
 logger = logging.getLogger(__name__)
 
@@ -20,10 +26,74 @@ logger = logging.getLogger(__name__)
 # hold them in memory at all.
 STORE_LIMIT_BYTES = 8 * 1024 * 1024
 STATUS_FOR_OUTCOME = {Outcome.REJECTED: 400, Outcome.FAILED: 500}
+SIGNATURE_HEADERS = {"calcom": calcom.SIGNATURE_HEADER, "calendly": calendly.SIGNATURE_HEADER,
+                     "cronofy": cronofy.SIGNATURE_HEADER}
 
 
 def _error(status, message, **extra):
     return JsonResponse({"error": message, **extra}, status=status)
+
+
+def _calcom_problem(request, body, cohort):
+    signature = request.headers.get(calcom.SIGNATURE_HEADER)
+    if calcom.verify(body, signature, cohort.webhook_secret):
+        return ""
+    if not signature:
+        return f"Missing {calcom.SIGNATURE_HEADER} header."
+    if signature == calcom.NO_SECRET:
+        return f"{calcom.SIGNATURE_HEADER} is {calcom.NO_SECRET!r}: set the cohort's secret in Cal.com."
+    return f"{calcom.SIGNATURE_HEADER} does not match the body."
+
+
+def _calendly_problem(request, body, cohort):
+    return calendly.signature_problem(body, request.headers.get(calendly.SIGNATURE_HEADER),
+                                      cohort.calendly_signing_key)
+
+
+def _cronofy_problem(request, body, cohort):
+    signature = request.headers.get(cronofy.SIGNATURE_HEADER)
+    if not cohort.cronofy_client_secret:
+        return "The cohort has no Cronofy client secret: set it on the cohort's settings."
+    if not signature:
+        return f"Missing {cronofy.SIGNATURE_HEADER} header."
+    if not cronofy.verify(body, signature, cohort.cronofy_client_secret):
+        return f"{cronofy.SIGNATURE_HEADER} does not match the body."
+    return ""
+
+
+def _receive(request, webhook_key, provider, signature_problem):
+    """Run one delivery of `provider` through the shared flow; return the JsonResponse.
+
+    `signature_problem(request, body, cohort)` returns "" for a valid signature, else
+    the sentence the 403 carries.
+    """
+    if request.method != "POST":
+        response = _error(405, "Only POST is accepted here.")
+        response["Allow"] = "POST"
+        return response
+    body = None
+    try:
+        cohort = Cohort.objects.filter(webhook_key=webhook_key).first()
+        if cohort is None:
+            secret_cache.forget(webhook_key)
+            return _error(404, "Unknown webhook URL.")
+        secret_cache.remember(webhook_key, secrets_of(cohort))
+        warm_secret_cache(every=60)
+        body = _read_body(request)
+        if body is None:
+            return _error(413, "Body is over 8 MiB; not stored.")
+        problem = signature_problem(request, body, cohort)
+        if problem:
+            return _error(403, f"Invalid signature. {problem}")
+        delivery, result = receive_delivery(cohort, body, provider=provider)
+    except (OperationalError, InterfaceError):
+        logger.exception("Database unavailable while receiving a %s webhook", provider)
+        return _spool(request, webhook_key, provider, signature_problem, body)
+    payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
+    status = STATUS_FOR_OUTCOME.get(result.outcome, 200)
+    if status != 200:
+        payload["error"] = result.detail
+    return JsonResponse(payload, status=status)
 
 
 def _read_body(request):
@@ -32,14 +102,38 @@ def _read_body(request):
     return None if len(body) > STORE_LIMIT_BYTES else body
 
 
-def _bad_signature(signature):
-    problem = (
-        f"Missing {calcom.SIGNATURE_HEADER} header." if not signature
-        else f"{calcom.SIGNATURE_HEADER} is {calcom.NO_SECRET!r}: set the cohort's secret in Cal.com."
-        if signature == calcom.NO_SECRET
-        else f"{calcom.SIGNATURE_HEADER} does not match the body."
-    )
-    return _error(403, f"Invalid signature. {problem}")
+def _spool(request, webhook_key, provider, signature_problem, body):
+    """Keep a delivery the database could not take: verify it if not done yet, spool it, 202.
+
+    `body` is None when the database failed before the body was read and
+    verified; it is then verified against the secrets this process remembers for
+    the key (spool.secret_cache). An unverifiable body is never spooled.
+    """
+    if body is None:
+        secrets = secret_cache.get(webhook_key)
+        if secrets is None:
+            logger.error("Database unavailable and webhook key %s… not seen in the last %s s: cannot verify, "
+                         "delivery refused with 503", webhook_key[:6], settings.WEBHOOK_SECRET_CACHE_SECONDS)
+            return _error(503, "The database is unavailable and this webhook URL was not seen in the "
+                               "last minutes, so the signature cannot be checked: the delivery was not "
+                               "kept. Cal.com does not retry; the next Cal.com API sync finds the booking.")
+        body = _read_body(request)
+        if body is None:
+            return _error(413, "Body is over 8 MiB; not stored.")
+        problem = signature_problem(request, body, secrets)
+        if problem:
+            return _error(403, f"Invalid signature. {problem}")
+    try:
+        spool_delivery(provider, webhook_key, body, request.headers.get(SIGNATURE_HEADERS[provider], ""))
+    except SpoolFull as exc:
+        logger.error("Webhook spool is full (%s); a verified %s delivery was refused with 503", exc, provider)
+    except OSError:
+        logger.exception("Could not write a verified %s delivery to the webhook spool", provider)
+    else:
+        return JsonResponse({"outcome": "spooled", "detail": "The database is unavailable; the delivery "
+                             "is kept on disk and will be applied when it is back."}, status=202)
+    return _error(503, "The database is unavailable and the delivery could not be kept on disk; nothing "
+                       "was stored. Cal.com does not retry; the next Cal.com API sync finds the booking.")
 
 
 @csrf_exempt
@@ -52,65 +146,30 @@ def calcom_webhook(request, webhook_key):
     key; 405 for methods other than POST; 413 over 8 MiB. When the database is
     unreachable, a verified body is written to the disk spool and answered
     202 {"outcome": "spooled"} (imported by the drain once the database is back);
-    503 only when it cannot be kept (spool full, or a key not seen recently so its
-    secret is unknown). Cal.com never retries (PROTOCOL.md §6).
+    503 only when it cannot be kept (spool full, or a key this process has not
+    seen recently, so its secret is unknown).
     """
-    if request.method != "POST":
-        response = _error(405, "Only POST is accepted here.")
-        response["Allow"] = "POST"
-        return response
-    body = None
-    signature = request.headers.get(calcom.SIGNATURE_HEADER)
-    try:
-        cohort = Cohort.objects.filter(webhook_key=webhook_key).first()
-        if cohort is None:
-            secret_cache.forget(webhook_key)
-            return _error(404, "Unknown webhook URL.")
-        secret_cache.remember(webhook_key, cohort.webhook_secret)
-        warm_secret_cache(every=60)
-        body = _read_body(request)
-        if body is None:
-            return _error(413, "Body is over 8 MiB; not stored.")
-        if not calcom.verify(body, signature, cohort.webhook_secret):
-            return _bad_signature(signature)
-        delivery, result = receive_calcom_delivery(cohort, body)
-    except (OperationalError, InterfaceError):
-        logger.exception("Database unavailable while receiving a Cal.com webhook")
-        return _spool(request, "calcom", webhook_key, body, signature)
-    payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
-    status = STATUS_FOR_OUTCOME.get(result.outcome, 200)
-    if status != 200:
-        payload["error"] = result.detail
-    return JsonResponse(payload, status=status)
+    return _receive(request, webhook_key, "calcom", _calcom_problem)
 
 
-def _spool(request, provider, webhook_key, body, signature):
-    """Keep a delivery the database could not take: verify it if not yet done, spool it, 202.
+@csrf_exempt
+def calendly_webhook(request, webhook_key):
+    """Receive one Calendly delivery (PROTOCOL.md §8) for the cohort whose key is in the URL.
 
-    `body` is None when the database failed before the body was read and
-    verified; it is then verified against the secret remembered for the key.
+    As calcom_webhook, with `Calendly-Webhook-Signature` (t=…,v1=…, 3-minute
+    tolerance) checked against `Cohort.calendly_signing_key`: 403 when it is
+    missing, stale, forged or the cohort has no key. Calendly retries any non-2xx
+    for 24 hours, so 2xx means stored; a 500 (apply failed) is worth its retry.
     """
-    if body is None:
-        secret = secret_cache.get(webhook_key)
-        if secret is None:
-            logger.error("Database unavailable and webhook key %s… not seen in the last %s s: cannot verify, "
-                         "delivery refused with 503", webhook_key[:6], settings.WEBHOOK_SECRET_CACHE_SECONDS)
-            return _error(503, "The database is unavailable and this webhook URL was not seen in the "
-                               "last minutes, so the signature cannot be checked: the delivery was not "
-                               "kept. Cal.com does not retry; the next Cal.com API sync finds the booking.")
-        body = _read_body(request)
-        if body is None:
-            return _error(413, "Body is over 8 MiB; not stored.")
-        if not calcom.verify(body, signature, secret):
-            return _bad_signature(signature)
-    try:
-        spool_delivery(provider, webhook_key, body, signature)
-    except SpoolFull as exc:
-        logger.error("Webhook spool is full (%s); a verified %s delivery was refused with 503", exc, provider)
-    except OSError:
-        logger.exception("Could not write a verified %s delivery to the webhook spool", provider)
-    else:
-        return JsonResponse({"outcome": "spooled", "detail": "The database is unavailable; the delivery "
-                             "is kept on disk and will be applied when it is back."}, status=202)
-    return _error(503, "The database is unavailable and the delivery could not be kept on disk; nothing "
-                       "was stored. Cal.com does not retry; the next Cal.com API sync finds the booking.")
+    return _receive(request, webhook_key, "calendly", _calendly_problem)
+
+
+@csrf_exempt
+def cronofy_webhook(request, webhook_key):
+    """Receive one Cronofy Scheduler notification (PROTOCOL.md §9) for the cohort in the URL.
+
+    As calcom_webhook, with `Cronofy-HMAC-SHA256` (base64) checked against
+    `Cohort.cronofy_client_secret`. Notification types we do not act on are
+    stored and answered 200 with outcome "ignored".
+    """
+    return _receive(request, webhook_key, "cronofy", _cronofy_problem)

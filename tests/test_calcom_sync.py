@@ -337,7 +337,8 @@ def test_a_missed_cancellation_is_applied_and_shown_as_drift(client, keyed, ada,
     assert state(ada)[:2] == ("waiting_first_round", "")
     drift = result.drift.get()
     assert drift.application == ada and drift.booking_uid == ADA_NEW
-    assert drift.sentence.startswith("Ada Lovelace: cancellation was missed; schedule cleared")
+    assert drift.sentence.startswith("Ada Lovelace: cancellation was missed; ")
+    assert "Found another programme" in drift.sentence and "schedule cleared" in drift.sentence.lower()
     assert "first_round_scheduled → waiting_first_round" in drift.sentence
 
 

@@ -39,7 +39,7 @@ def database_down(monkeypatch, where="receive"):
 
         monkeypatch.setattr(views, "Cohort", DeadCohort)
     else:
-        monkeypatch.setattr(views, "receive_calcom_delivery", fail)
+        monkeypatch.setattr(views, "receive_delivery", fail)
 
 
 # --- the spool itself --------------------------------------------------------------------
@@ -355,3 +355,21 @@ def test_warming_with_the_database_down_keeps_the_cache_and_does_not_raise(cohor
 
     monkeypatch.setattr(Cohort.objects, "values_list", down)
     assert spool.warm_secret_cache() == 0
+
+
+def test_a_calendly_delivery_is_spooled_with_its_provider_and_drained_through_it(client, cohort, ada, monkeypatch):
+    from .calendly_helpers import SIGNING_KEY, calendly_sample, post_calendly
+
+    cohort.calendly_signing_key = SIGNING_KEY
+    cohort.save()
+    assert post(client, cohort, sample("ping")).status_code == 200  # learns every secret of the key
+    database_down(monkeypatch, "lookup")
+
+    assert post_calendly(client, cohort, calendly_sample("invitee_created"), header="t=1,v1=00").status_code == 403
+    response = post_calendly(client, cohort, calendly_sample("invitee_created"))
+    assert response.status_code == 202 and response.json()["outcome"] == "spooled"
+    monkeypatch.undo()
+
+    assert spool.drain_spool().imported == {"applied": 1}
+    delivery = WebhookDelivery.objects.get(provider="calendly")
+    assert delivery.outcome == "applied" and delivery.application == ada

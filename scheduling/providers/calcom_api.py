@@ -20,7 +20,8 @@ from scheduling.events import (
     BookingEvent,
 )
 
-from .calcom import _clean
+from .calcom import place
+from .common import clean, is_url
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def _time(value):
 
 
 def _text(value):
-    return _clean(value) if isinstance(value, str) else ""
+    return clean(value) if isinstance(value, str) else ""
 
 
 def _type_id(value):
@@ -247,6 +248,8 @@ def booking_event(booking):
                       or _text(responses.get("application_id")))
     event_type = booking.get("eventType")
     event_type = event_type if isinstance(event_type, dict) else {}
+    # §4: `location` is metadata.videoCallUrl when set, else the booking's location (an address,
+    # or an integration name while a booking is pending).
     location = _text(booking.get("location")) or _text(booking.get("meetingUrl"))
     reason = _text(booking.get("cancellationReason")) if status in ("cancelled", "rejected") else ""
     request_reschedule = (
@@ -260,12 +263,15 @@ def booking_event(booking):
         uid=uid,
         ical_uid=_text(booking.get("icsUid"))[:200],
         reschedule_uid=rescheduled_from[:64],
+        # Set on the old half of a reschedule (§7): moved, not lost.
+        rescheduled_to_uid=moved_to(booking)[:64],
         start=start,
         end=end,
         email=email.lower(),
         name=_text(responses.get("name")) or _text(first.get("name")),
         time_zone=_text(first.get("timeZone")),
-        meeting_url=location if location.startswith(("https://", "http://")) else "",
+        meeting_url=location if is_url(location) else "",
+        location=place(location),
         event_type=_text(event_type.get("slug")),
         event_type_id=_type_id(event_type.get("id", booking.get("eventTypeId"))),
         # The API has no eventTitle; its title is "<event title> between <host> and <attendee>".
@@ -273,5 +279,7 @@ def booking_event(booking):
         application_id=application_id[:64],
         booking_status=status.upper(),
         request_reschedule=request_reschedule,
-        reason=reason,
+        reason=reason[:2000],
+        cancelled_by=_text(booking.get("cancelledByEmail")).lower()[:254],
+        rescheduled_by=_text(booking.get("rescheduledByEmail")).lower()[:254],
     )

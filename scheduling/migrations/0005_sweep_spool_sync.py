@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0008_cohort_calcom_api_key'),
-        ('scheduling', '0003_applicant_page'),
+        ('applications', '0009_cohort_calcom_api_key'),
+        ('scheduling', '0004_providers_seats_and_details'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

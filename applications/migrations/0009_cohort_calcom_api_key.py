@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0007_application_interview_round'),
+        ('applications', '0008_provider_secrets_and_interviewer'),
     ]
 
     operations = [
