@@ -100,7 +100,7 @@ def window_start(cohort, run):
     return last.started_at - OVERLAP
 
 
-def run_sync(run_pk, *, client=None):
+def run_sync(run_pk, *, client=None, since=None):
     """Run the sync `run_pk` (a running SyncRun) to the end; return the finished SyncRun.
 
     Fetches the bookings created or updated since `window_start`, applies each
@@ -108,13 +108,14 @@ def run_sync(run_pk, *, client=None):
     run. A Cal.com error (refused key, other 4xx, 5xx after retries, network)
     ends the run "failed" with the error's sentence; so does an unexpected
     exception, which is also logged and re-raised. `client` (a CalcomClient)
-    replaces the one built from the cohort's key and CALCOM_API_URL.
+    replaces the one built from the cohort's key and CALCOM_API_URL; `since` (aware
+    UTC) replaces the window's start, for a full re-check.
     """
     run = SyncRun.objects.select_related("cohort").get(pk=run_pk)
     if run.status != SyncRun.Status.RUNNING:
         return run
     cohort = run.cohort
-    since = window_start(cohort, run)
+    since = since or window_start(cohort, run)
     SyncRun.objects.filter(pk=run.pk).update(window_start=since)
     client = client or calcom_api.CalcomClient(
         cohort.calcom_api_key, base_url=settings.CALCOM_API_URL, timeout=settings.CALCOM_API_TIMEOUT)

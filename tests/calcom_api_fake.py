@@ -34,6 +34,7 @@ def error_body(name):
     return copy.deepcopy(_load(name))
 
 
+@cache
 def _when(value):
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 

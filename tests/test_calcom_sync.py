@@ -479,3 +479,55 @@ def test_only_the_event_types_of_the_cohort_s_rounds_are_synced(people, keyed, f
     assert "eventTypeIds" not in fake.requests[-1]  # a slug: Cal.com cannot filter by it, we do
     assert result.bookings_checked == 7
     assert state(people["Rosalind Franklin"])[0] == "first_round_scheduled"
+
+
+def test_sync_now_against_the_loopback_fake_server_over_real_http(people, keyed, settings):
+    """The documented local fake (bench/fake_calcom_api.py): real sockets, urllib3 Retry and all."""
+    from bench.fake_calcom_api import serve_in_thread
+
+    server, base_url = serve_in_thread(FakeCalcomApi())
+    settings.CALCOM_API_URL = base_url
+    try:
+        result = run(keyed)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.status == "succeeded" and result.bookings_checked == 7, result.error
+    assert state(people["Rosalind Franklin"])[0] == "first_round_scheduled"
+
+
+def test_a_rate_limited_page_over_real_http_waits_for_the_reset_and_goes_on(people, keyed, settings, monkeypatch):
+    from bench.fake_calcom_api import serve_in_thread
+
+    api = FakeCalcomApi()
+    answer, limited = api.answer, []
+
+    def first_limited(method, url, headers):
+        if not limited:
+            limited.append(url)
+            return 429, {"X-RateLimit-Reset-Default": "1", "X-RateLimit-Remaining-Default": "0"}, error_body("error_429")
+        return answer(method, url, headers)
+
+    api.answer = first_limited
+    slept = []
+    import urllib3.util.retry as retry_module
+
+    monkeypatch.setattr(retry_module.time, "sleep", slept.append)
+    server, settings.CALCOM_API_URL = serve_in_thread(api)
+    try:
+        result = run(keyed)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.status == "succeeded" and result.bookings_checked == 7
+    assert slept == [1.0] and len(limited) == 1
+
+
+def test_the_command_can_recheck_a_longer_window(people, keyed, fake):
+    from io import StringIO
+
+    call_command("sync_calcom", keyed.slug, stdout=StringIO())
+    out = StringIO()
+    call_command("sync_calcom", keyed.slug, "--days", "30", stdout=out)
+    assert "7 bookings checked, 0 changes made" in out.getvalue()
+    assert fake.requests[-1]["afterUpdatedAt"].startswith("2026-05-08T12:00")

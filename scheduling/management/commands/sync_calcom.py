@@ -1,6 +1,9 @@
 """Reconcile one cohort with Cal.com's API now, in this process."""
 
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from applications.models import Cohort
 from scheduling import sync
@@ -16,8 +19,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="The cohort's slug (in its URL: /cohorts/<slug>/…).")
+        parser.add_argument("--days", type=int,
+                            help="Check every booking created or updated in the last DAYS days, instead of "
+                                 "those since the last successful sync.")
 
-    def handle(self, *args, slug, **options):
+    def handle(self, *args, slug, days, **options):
         cohort = Cohort.objects.filter(slug=slug).first()
         if cohort is None:
             raise CommandError(f"No cohort has the slug {slug!r}.")
@@ -25,7 +31,8 @@ class Command(BaseCommand):
             run = sync.start_sync(cohort, trigger=SyncRun.Trigger.COMMAND)
         except sync.SyncError as exc:
             raise CommandError(str(exc)) from None
-        run = sync.run_sync(run.pk)
+        since = timezone.now() - timedelta(days=days) if days else None
+        run = sync.run_sync(run.pk, since=since)
         for drift in run.drift.all():
             self.stdout.write(f"  {drift.sentence}")
         summary = (f"Sync #{run.pk} of {cohort.name}: {run.pages_fetched} pages, {run.bookings_checked} "
