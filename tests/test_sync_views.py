@@ -199,3 +199,16 @@ def test_the_cohort_settings_page_has_the_key_the_health_counts_and_recent_drift
     assert "Replace key" in html and "Sync now" in html
     assert "Rosalind Franklin: booking was missed" in html
     assert "webhook deliveries stuck" in html
+
+
+def test_the_admin_lists_sync_runs_with_their_drift(client, cohort, rosalind):
+    from scheduling.models import SyncDrift
+
+    staff = UserFactory(username="staff", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    run = SyncRun.objects.create(cohort=cohort, status="succeeded", changes_made=1)
+    SyncDrift.objects.create(run=run, application=rosalind, booking_uid="FDTV97uCgVYbQq57kJUMBn",
+                             sentence="Rosalind Franklin: booking was missed.")
+    assert client.get(reverse("admin:scheduling_syncrun_changelist")).status_code == 200
+    html = client.get(reverse("admin:scheduling_syncrun_change", args=[run.pk])).content.decode()
+    assert "Rosalind Franklin: booking was missed." in html
