@@ -31,7 +31,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Cohort)
 class CohortAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "organization", "created_at")
+    list_display = ("name", "slug", "organization", "reply_to_email", "created_at")
     list_filter = ("organization",)
     search_fields = ("name", "slug")
     readonly_fields = ("webhook_key", "webhook_secret", "webhook_url", "calendly_webhook_url",

@@ -28,6 +28,7 @@ ARGS = {
     "apply_cost": [],
     "applications_tab": ["--large"],
     "orphan_search": [],
+    "tab_freshness": [],
     "fault_run": [],
     "sync_calcom": [],
 }

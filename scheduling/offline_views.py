@@ -33,9 +33,7 @@ def _admin_application_or_404(request, slug, pk):
     cohort = get_object_or_404(Cohort.objects.for_user(request.user).select_related("organization"),
                                slug=slug)
     application = get_object_or_404(cohort.applications.all(), pk=pk)
-    is_admin = Membership.objects.filter(
-        user=request.user, organization=cohort.organization, role=Membership.Role.ADMIN).exists()
-    if not is_admin:
+    if not Membership.objects.is_org_admin(request.user, cohort.organization):
         raise PermissionDenied("Only the organization's admins can change an interview or the applicant's link.")
     return cohort, application
 

@@ -116,7 +116,7 @@ def _apply_once(event, cohort, delivery, *, final, note=""):
         delivery=delivery, note="; ".join(filter(None, [note, who])),
     )
     if who:
-        changed = f"{who}. {changed}"
+        changed = f"{who}; {changed[:1].lower()}{changed[1:]}"
     if misfit:
         changed = f"{changed} {misfit}: status left as it was."
     if claimed:
