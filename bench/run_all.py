@@ -28,12 +28,13 @@ ARGS = {
     "apply_cost": [],
     "applications_tab": ["--large"],
     "orphan_search": [],
+    "timeline": [],
     "tab_freshness": [],
     "fault_run": [],
     "sync_calcom": [],
 }
 # Benchmarks that maintain their own section of RESULTS.md.
-WRITES_RESULTS = {"webhook_throughput", "apply_cost", "orphan_search", "fault_run", "sync_calcom"}
+WRITES_RESULTS = {"webhook_throughput", "apply_cost", "orphan_search", "timeline", "fault_run", "sync_calcom"}
 TIMEOUT_SECONDS = 3600
 
 

@@ -81,6 +81,26 @@ def receive_delivery(cohort, body, *, provider):
     return delivery, process_delivery(delivery, event)
 
 
+ARCHIVED_DETAIL = "The cohort is archived: stored, not applied."
+
+
+def store_for_archived_cohort(cohort, body, *, provider):
+    """Store a verified body of `provider` sent to archived `cohort` without applying it; return the delivery.
+
+    Kept as evidence (outcome "ignored", the detail says why); a byte-identical
+    redelivery returns the copy already stored.
+    """
+    fields = {"sha256": hashlib.sha256(body).hexdigest()}
+    trigger = parser_for(provider).peek_trigger(body)
+    try:
+        with transaction.atomic():
+            return WebhookDelivery.objects.create(
+                cohort=cohort, body=body, provider=provider, trigger_event=trigger[:64], outcome=Outcome.IGNORED,
+                detail=ARCHIVED_DETAIL, processed_at=timezone.now(), **fields)
+    except IntegrityError:
+        return WebhookDelivery.objects.get(cohort=cohort, **fields)
+
+
 def _redelivered(fields, event):
     """Handle a body whose sha256 or logical key is already stored."""
     cohort = fields["cohort"]
@@ -176,6 +196,8 @@ def receive_spooled(spooled):
     cohort = Cohort.objects.filter(webhook_key=spooled.webhook_key).first()
     if cohort is None:
         return None
+    if cohort.is_archived:  # archived since it was spooled: kept, never applied (as the view does)
+        return store_for_archived_cohort(cohort, spooled.body, provider=spooled.provider).outcome
     _delivery, result = receive_delivery(cohort, spooled.body, provider=spooled.provider)
     return result.outcome
 

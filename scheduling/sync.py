@@ -64,6 +64,8 @@ def start_sync(cohort, *, trigger, user=None):
     SyncError when the cohort has no Cal.com API key, SyncAlreadyRunning when a
     run holds the lock. A run abandoned for ABANDONED_AFTER is marked failed first.
     """
+    if cohort.is_archived:
+        raise SyncError(f"The cohort “{cohort.name}” is archived; its bookings are no longer synced.")
     if not cohort.calcom_api_key:
         raise SyncError("This cohort has no Cal.com API key: add one in the cohort's settings first.")
     now = timezone.now()
@@ -202,4 +204,5 @@ def due_cohorts(now=None):
         return []
     now = now or timezone.now()
     recent = SyncRun.objects.filter(started_at__gt=now - timedelta(seconds=settings.CALCOM_SYNC_INTERVAL))
-    return list(Cohort.objects.exclude(calcom_api_key="").exclude(sync_runs__in=recent).distinct())
+    return list(Cohort.objects.exclude(calcom_api_key="").filter(archived_at__isnull=True)
+                .exclude(sync_runs__in=recent).distinct())

@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from applications.models import Cohort
 
-from .ingest import receive_delivery
+from .ingest import receive_delivery, store_for_archived_cohort
 from .models import Outcome
 from .providers import calcom, calendly, cronofy
 from .spool import SpoolFull, secret_cache, secrets_of, spool_delivery, warm_secret_cache
@@ -28,6 +28,12 @@ STORE_LIMIT_BYTES = 8 * 1024 * 1024
 STATUS_FOR_OUTCOME = {Outcome.REJECTED: 400, Outcome.FAILED: 500}
 SIGNATURE_HEADERS = {"calcom": calcom.SIGNATURE_HEADER, "calendly": calendly.SIGNATURE_HEADER,
                      "cronofy": cronofy.SIGNATURE_HEADER}
+# Calendly retries every non-2xx for 24 hours and then disables the subscription (PROTOCOL.md
+# §8): a body we stored but cannot use would only come back, byte-identical, until it cost the
+# cohort its whole webhook. It is kept (sync health shows it, an admin can reprocess it), so it
+# is answered 200 with outcome "rejected" and the reason. Cronofy's retry policy is not in the
+# notes; it gets the same, so an unknown shape never turns into a retry storm.
+STORED_IS_ENOUGH = {**STATUS_FOR_OUTCOME, Outcome.REJECTED: 200}
 
 
 def _error(status, message, **extra):
@@ -61,11 +67,11 @@ def _cronofy_problem(request, body, cohort):
     return ""
 
 
-def _receive(request, webhook_key, provider, signature_problem):
+def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_FOR_OUTCOME):
     """Run one delivery of `provider` through the shared flow; return the JsonResponse.
 
     `signature_problem(request, body, cohort)` returns "" for a valid signature, else
-    the sentence the 403 carries.
+    the sentence the 403 carries. `statuses` maps outcomes to HTTP statuses (200 otherwise).
     """
     if request.method != "POST":
         response = _error(405, "Only POST is accepted here.")
@@ -85,13 +91,19 @@ def _receive(request, webhook_key, provider, signature_problem):
         problem = signature_problem(request, body, cohort)
         if problem:
             return _error(403, f"Invalid signature. {problem}")
+        if cohort.is_archived:
+            # Kept as evidence, never applied: the cohort is closed to new bookings (issue 13).
+            delivery = store_for_archived_cohort(cohort, body, provider=provider)
+            return _error(410, f"The cohort “{cohort.name}” is archived and takes no more bookings; this "
+                          "delivery was stored but not applied. Remove this webhook at the provider.",
+                          delivery=delivery.pk)
         delivery, result = receive_delivery(cohort, body, provider=provider)
     except (OperationalError, InterfaceError):
         logger.exception("Database unavailable while receiving a %s webhook", provider)
         return _spool(request, webhook_key, provider, signature_problem, body)
     payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
-    status = STATUS_FOR_OUTCOME.get(result.outcome, 200)
-    if status != 200:
+    status = statuses.get(result.outcome, 200)
+    if result.outcome in STATUS_FOR_OUTCOME:
         payload["error"] = result.detail
     return JsonResponse(payload, status=status)
 
@@ -142,7 +154,8 @@ def calcom_webhook(request, webhook_key):
 
     Answers JSON: 200 {outcome, delivery, detail} for applied, orphaned,
     ignored and duplicate; 400 for a body we cannot use (still stored, outcome
-    rejected); 403 for a missing or wrong X-Cal-Signature-256; 404 for an unknown
+    rejected); 403 for a missing or wrong X-Cal-Signature-256; 410 for an archived
+    cohort (stored, not applied); 404 for an unknown
     key; 405 for methods other than POST; 413 over 8 MiB. When the database is
     unreachable, a verified body is written to the disk spool and answered
     202 {"outcome": "spooled"} (imported by the drain once the database is back);
@@ -159,9 +172,10 @@ def calendly_webhook(request, webhook_key):
     As calcom_webhook, with `Calendly-Webhook-Signature` (t=…,v1=…, 3-minute
     tolerance) checked against `Cohort.calendly_signing_key`: 403 when it is
     missing, stale, forged or the cohort has no key. Calendly retries any non-2xx
-    for 24 hours, so 2xx means stored; a 500 (apply failed) is worth its retry.
+    for 24 hours, so 2xx means stored: a stored body we cannot use is 200 with
+    outcome "rejected" and its `error`; a 500 (apply failed) or 503 is worth its retry.
     """
-    return _receive(request, webhook_key, "calendly", _calendly_problem)
+    return _receive(request, webhook_key, "calendly", _calendly_problem, STORED_IS_ENOUGH)
 
 
 @csrf_exempt
@@ -170,6 +184,7 @@ def cronofy_webhook(request, webhook_key):
 
     As calcom_webhook, with `Cronofy-HMAC-SHA256` (base64) checked against
     `Cohort.cronofy_client_secret`. Notification types we do not act on are
-    stored and answered 200 with outcome "ignored".
+    stored and answered 200 with outcome "ignored"; a stored body we cannot use,
+    200 with outcome "rejected" and its `error` (as for Calendly).
     """
-    return _receive(request, webhook_key, "cronofy", _cronofy_problem)
+    return _receive(request, webhook_key, "cronofy", _cronofy_problem, STORED_IS_ENOUGH)

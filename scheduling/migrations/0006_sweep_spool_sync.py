@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0009_cohort_calcom_api_key'),
-        ('scheduling', '0004_providers_seats_and_details'),
+        ('applications', '0011_cohort_calcom_api_key'),
+        ('scheduling', '0005_audit'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('applications', '0008_provider_secrets_and_interviewer'),
+        ('applications', '0010_timeline_index'),
     ]
 
     operations = [
