@@ -531,3 +531,14 @@ def test_the_command_can_recheck_a_longer_window(people, keyed, fake):
     call_command("sync_calcom", keyed.slug, "--days", "30", stdout=out)
     assert "7 bookings checked, 0 changes made" in out.getvalue()
     assert fake.requests[-1]["afterUpdatedAt"].startswith("2026-05-08T12:00")
+
+
+def test_the_local_fake_moves_the_samples_so_a_first_sync_sees_them():
+    from bench.fake_calcom_api import shift_to_now
+
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    moved = shift_to_now(sample_bookings(), now)
+    latest = max(calcom_api._time(b["updatedAt"]) for b in moved)
+    assert latest == now - timedelta(hours=1)
+    length = [calcom_api._time(b["end"]) - calcom_api._time(b["start"]) for b in sample_bookings()]
+    assert [calcom_api._time(b["end"]) - calcom_api._time(b["start"]) for b in moved] == length
