@@ -31,13 +31,8 @@ def database_down(monkeypatch, where="receive"):
         raise OperationalError("connection to server at 127.0.0.1, port 1 failed: Connection refused")
 
     if where == "lookup":
-        class DeadManager:
-            filter = staticmethod(fail)
-
-        class DeadCohort:
-            objects = DeadManager()
-
-        monkeypatch.setattr(views, "Cohort", DeadCohort)
+        # The cohort lookup (scheduling/webhook_keys.py, which may also answer from its cache).
+        monkeypatch.setattr(views, "cohort_for_key", fail)
     else:
         monkeypatch.setattr(views, "receive_delivery", fail)
 
