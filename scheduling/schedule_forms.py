@@ -8,6 +8,8 @@ from django import forms
 from django.core.validators import URLValidator
 from django.utils import timezone
 
+from applications.models import Cohort
+
 from .handmade import as_aware
 
 DURATIONS = [(15, "15 minutes"), (30, "30 minutes"), (45, "45 minutes"), (60, "1 hour"),
@@ -83,3 +85,12 @@ class OfflineForm(WhenForm):
             if name in data:
                 data[name] = data[name].replace("\x00", "").strip()
         return data
+
+
+class ApplicantContactForm(forms.ModelForm):
+    """The cohort's reply-to address: on invitations, and named by applicants' pages when a link fails."""
+
+    class Meta:
+        model = Cohort
+        fields = ["reply_to_email"]
+        labels = {"reply_to_email": "Reply-to address for applicants"}

@@ -18,6 +18,7 @@ from applications.models import Cohort, Membership, UserSettings
 
 from . import events, invitations, templating
 from .forms import InterviewRoundForm
+from .schedule_forms import ApplicantContactForm
 from .models import InterviewRound
 
 TEMPLATE = "scheduling/cohort_settings.html"
@@ -78,6 +79,7 @@ def _page_context(request, cohort, forms=None):
         "last_delivery": deliveries[0] if deliveries else None,
         "attention_count": sum(1 for d in deliveries if d.attention or d.outcome == "failed"),
         "placeholders": templating.PLACEHOLDERS,
+        "contact_form": ApplicantContactForm(instance=cohort),
     }
 
 
@@ -171,3 +173,19 @@ def rotate_secret(request, slug):
                                   "one into Cal.com's webhook form before the next booking.")
         return HttpResponseRedirect(reverse("scheduling:settings", args=[cohort.slug]) + "#webhook")
     return _render(request, cohort, {}, template="scheduling/rotate_secret.html")
+
+
+@login_required
+@require_POST
+def applicant_contact(request, slug):
+    """Save the cohort's reply-to address; back to the settings page (422 with the error)."""
+    cohort = admin_cohort_or_404(request, slug)
+    form = ApplicantContactForm(request.POST, instance=cohort)
+    if form.is_valid():
+        form.save()
+        messages.success(request, "Reply-to address saved." if cohort.reply_to_email
+                         else "Reply-to address removed: applicants will be told to answer the invitation email.")
+        return HttpResponseRedirect(reverse("scheduling:settings", args=[cohort.slug]) + "#contact")
+    context = _page_context(request, cohort)
+    context["contact_form"] = form
+    return _render(request, cohort, context, status=422)
