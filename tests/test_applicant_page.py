@@ -303,7 +303,9 @@ def test_posting_needs_the_csrf_token(ada):
 
 def test_form_offers_the_bookings_zone_and_marks_it_for_the_browser(client, page):
     text = client.get(page).content.decode()
-    assert re.search(r'<select name="time_zone"[^>]*data-browser-zone', text)
+    select = re.search(r'<select[^>]*name="time_zone"[^>]*>', text).group(0)
+    assert "data-browser-zone" in select and 'id="id_time_zone"' in select
+    assert '<option value="UTC" selected>' in text  # the organization's zone, no booking yet
     assert re.search(r'<label for="id_date">Date</label>', text)
     assert 'src="/static/applicant.js"' in text
 
