@@ -76,3 +76,9 @@ def ada(cohort):
 @pytest.fixture
 def on_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def viewport():
+    """The browser tests' window size (tests/browser.py); phone tests override it (390×844)."""
+    return {"width": 1366, "height": 900}

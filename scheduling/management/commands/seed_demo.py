@@ -1,5 +1,6 @@
 """Load the quick start's demo organization, cohort, applications and admin login."""
 
+import os
 import random
 from datetime import timedelta
 
@@ -23,6 +24,11 @@ DEMO_PASSWORD = "cohortos-demo"
 DEMO_COHORT = "northwind-2026"
 # Fixed so the shared Cal.com samples replay against the demo without editing them.
 DEMO_SECRET = "cohortos-test-secret"
+# The same for Calendly's and Cronofy's keys (issue 11): `send_webhook --provider …` replays.
+DEMO_CALENDLY_KEY = "calendly-test-signing-key"
+DEMO_CRONOFY_SECRET = "cronofy-test-client-secret"
+# The repo's own copies of Cal.com's sample deliveries (relative to the project root).
+SAMPLES = "tests/fixtures/calcom"
 
 # Named after the people in ../shared/calcom/samples so replays find their applications.
 SAMPLE_PEOPLE = [
@@ -86,29 +92,42 @@ class Command(BaseCommand):
             )
             self._applications(cohort)
         self._rounds(cohort)
+        if not cohort.calendly_signing_key or not cohort.cronofy_client_secret:
+            cohort.calendly_signing_key = cohort.calendly_signing_key or DEMO_CALENDLY_KEY
+            cohort.cronofy_client_secret = cohort.cronofy_client_secret or DEMO_CRONOFY_SECRET
+            cohort.save(update_fields=["calendly_signing_key", "cronofy_client_secret"])
         site = settings.SITE_URL
         ada = cohort.applications.filter(public_id="app_7f3c2a91").first()
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready: {cohort.applications.count()} applications in {cohort.name}.\n"
         ))
+        # Runnable as printed from a second terminal: DEBUG=1 (no SECRET_KEY needed), HOST kept.
+        host = os.environ.get("HOST", "")
+        prefix = "DEBUG=1 " + (f"HOST={host} " if host and host != "127.0.0.1:8000" else "")
+        replay = f"{prefix}.venv/bin/python manage.py send_webhook"
         self.stdout.write(
             f"  Log in:          {site}/accounts/login/  as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
             f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
             f"  Webhook secret:  {cohort.webhook_secret}\n"
+            f"  Calendly URL:    {site}{cohort.webhook_path('calendly')}  (signing key {cohort.calendly_signing_key})\n"
+            f"  Cronofy URL:     {site}{cohort.webhook_path('cronofy')}\n"
             + (f"  Ada's own page:  {applicant_page_url(ada)} (no login; invitations carry each "
                "applicant's own)\n" if ada else "") +
-            f"  Replay a sample: .venv/bin/python manage.py send_webhook "
-            f"../shared/calcom/samples/calcom_booking_created.json --cohort {cohort.slug}\n"
+            f"  Replay a sample: {replay} {SAMPLES}/calcom_booking_created.json "
+            f"--cohort {cohort.slug} --shift-to-now\n"
+            f"  Make an orphan:  {replay} {SAMPLES}/calcom_booking_created.json "
+            f"--cohort {cohort.slug} --shift-to-now --email someone.new@example.net\n"
             f"  Settings:        {site}/cohorts/{cohort.slug}/settings/  (both rounds set up)\n"
         )
         if ada is not None and ada.status == Status.WAITING_FIRST_ROUND:
             ref = links.make_ref(ada, 1)
             self.stdout.write(
                 f"  Ada's bound link (round 1): {links.link_for(ada)[1]}\n"
-                f"  Book it with another email: .venv/bin/python manage.py send_webhook "
-                f"tests/fixtures/calcom/calcom_booking_created.json --cohort {cohort.slug} "
+                f"  Book it with another email: {replay} "
+                f"{SAMPLES}/calcom_booking_created.json --cohort {cohort.slug} --shift-to-now "
                 f"--application-id {ref} --email ada.personal@example.net\n"
-                f"  Send due reminders: .venv/bin/python manage.py send_reminders\n"
+                f"  (or --link-of {ada.public_id} instead of --application-id: the same reference)\n"
+                f"  Send due reminders: {prefix}.venv/bin/python manage.py send_reminders\n"
             )
 
     def _rounds(self, cohort):
