@@ -13,7 +13,7 @@ from django.core.management import call_command
 from scheduling import links
 
 from .calcom_helpers import post, sample, with_email
-from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport  # noqa: F401
+from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections  # noqa: F401
 
 pytestmark = BROWSER_MARKS
 
