@@ -31,6 +31,12 @@ BROWSER_MARKS = [
 
 
 @pytest.fixture
+def viewport():
+    """The browser_page's window size; phone tests override it (390×844)."""
+    return {"width": 1366, "height": 900}
+
+
+@pytest.fixture
 def browser_page(monkeypatch, viewport):
     """Yield a Playwright page in headless chromium (`viewport`, default 1366×900; 10 s timeouts)."""
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test

@@ -78,7 +78,5 @@ def on_postgres():
     return connection.vendor == "postgresql"
 
 
-@pytest.fixture
-def viewport():
-    """The browser tests' window size (tests/browser.py); phone tests override it (390×844)."""
-    return {"width": 1366, "height": 900}
+# The browser tests' window size, for every module (phone tests override it): see tests/browser.py.
+from .browser import viewport  # noqa: E402, F401
