@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "simple_history",
     "django_ratelimit",
     "applications",
     "scheduling",
@@ -65,7 +66,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "applications.middleware.htmx_auth_redirect",
+    # Puts the request's user on every history row written during the request.
+    "simple_history.middleware.HistoryRequestMiddleware",
 ]
+
+# The history is an audit: nobody rewrites it, not even by "reverting" through the admin.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 ROOT_URLCONF = "cohortos.urls"
 WSGI_APPLICATION = "cohortos.wsgi.application"

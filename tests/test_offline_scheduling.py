@@ -190,7 +190,7 @@ def test_revoke_and_create_the_applicants_link(admin_client, org_admin, ada):
     admin_client.post(url("applicant_link_revoke", ada))
     page = admin_client.get(reverse("applications:detail", args=[ada.cohort.slug, ada.pk])).content.decode()
     assert f"/i/{key}/" not in page and "Link revoked" not in page and "No working link" in page
-    assert "Applicant page link revoked" in page  # the schedule history line
+    assert "Applicant page link revoked" in page  # the timeline line
     admin_client.post(url("applicant_link_issue", ada))
     assert token_for(ada).key != key
 

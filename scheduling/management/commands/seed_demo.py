@@ -13,6 +13,7 @@ from django.utils import timezone
 from applications.models import Application, Cohort, Membership, Organization
 from scheduling import invitations, links
 from scheduling.applicant import applicant_page_url
+from scheduling.retention import purge_cohort
 from scheduling.events import BookingEvent
 from scheduling.models import InterviewRound, Invitation
 from scheduling.providers import calcom
@@ -75,8 +76,11 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, reset=False, **options):
-        if reset:
-            Cohort.objects.filter(slug=DEMO_COHORT).delete()
+        old = Cohort.objects.filter(slug=DEMO_COHORT).first() if reset else None
+        if old is not None:
+            # Cohorts are protected from deletion (archived instead); the demo's is purged on purpose.
+            counts = purge_cohort(old)
+            self.stdout.write("Deleted the demo cohort: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
         user = self._admin_user()
         org, _ = Organization.objects.get_or_create(
             slug="northwind", defaults={"name": "Northwind Fellowship", "time_zone": "Europe/London"}
