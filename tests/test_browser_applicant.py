@@ -15,7 +15,9 @@ from django.utils import timezone
 from applications.models import Application
 from scheduling.applicant import token_for
 
-from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections  # noqa: F401
+from .browser import (  # noqa: F401
+    BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections,
+)
 from .factories import ApplicationFactory, CohortFactory, InterviewRoundFactory, OrganizationFactory
 
 PHONE = {"width": 360, "height": 740}
