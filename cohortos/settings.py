@@ -155,8 +155,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# Cal.com bodies are a few kB; anything over this is rejected (but still stored).
+# Provider bodies are a few kB. A webhook body over this is refused (413) before a byte is
+# read, and one must arrive within WEBHOOK_READ_SECONDS (408): a sender trickling a body
+# holds a worker thread no longer than that (scheduling/bodies.py).
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+WEBHOOK_READ_SECONDS = float(os.environ.get("WEBHOOK_READ_SECONDS", "10"))
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:

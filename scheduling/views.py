@@ -9,14 +9,12 @@ from django.views.decorators.csrf import csrf_exempt
 from applications.models import Cohort
 
 from . import calcom
+from .bodies import BodyRefused, read_webhook_body
 from .models import Outcome
 from .services import receive_calcom_delivery
 
 logger = logging.getLogger(__name__)
 
-# Bodies up to this size are stored even when rejected as too large; beyond it we do not
-# hold them in memory at all.
-STORE_LIMIT_BYTES = 8 * 1024 * 1024
 STATUS_FOR_OUTCOME = {Outcome.REJECTED: 400, Outcome.FAILED: 500}
 
 
@@ -31,8 +29,9 @@ def calcom_webhook(request, webhook_key):
     Answers JSON: 200 {outcome, delivery, detail} for applied, orphaned,
     ignored and duplicate; 400 for a body we cannot use (still stored, outcome
     rejected); 403 for a missing or wrong X-Cal-Signature-256; 404 for an unknown
-    key; 405 for methods other than POST; 413 over 8 MiB; 503 when the database
-    is unreachable (Cal.com may redeliver; the stored copy is then applied once).
+    key; 405 for methods other than POST; 408, 411 and 413 for a body that is
+    slow, chunked or over 1 MiB (scheduling.bodies; nothing stored); 503 when the
+    database is unreachable (Cal.com may redeliver; the stored copy is then applied once).
     """
     if request.method != "POST":
         response = _error(405, "Only POST is accepted here.")
@@ -42,9 +41,7 @@ def calcom_webhook(request, webhook_key):
         cohort = Cohort.objects.filter(webhook_key=webhook_key).first()
         if cohort is None:
             return _error(404, "Unknown webhook URL.")
-        body = request.read(STORE_LIMIT_BYTES + 1)
-        if len(body) > STORE_LIMIT_BYTES:
-            return _error(413, "Body is over 8 MiB; not stored.")
+        body = read_webhook_body(request)
         signature = request.headers.get(calcom.SIGNATURE_HEADER)
         if not calcom.verify(body, signature, cohort.webhook_secret):
             problem = (
@@ -55,6 +52,8 @@ def calcom_webhook(request, webhook_key):
             )
             return _error(403, f"Invalid signature. {problem}")
         delivery, result = receive_calcom_delivery(cohort, body)
+    except BodyRefused as exc:
+        return _error(exc.status, str(exc))
     except (OperationalError, InterfaceError):
         logger.exception("Database unavailable while receiving a Cal.com webhook")
         return _error(503, "Database unavailable; nothing was applied. Retry the delivery.")
