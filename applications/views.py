@@ -21,6 +21,7 @@ from django_htmx.http import trigger_client_event
 
 from scheduling.status import InvalidTransition, Status, StatusConflict
 
+from .access import cohorts_with_role, org_admin_required
 from .forms import PAGE_SIZE, SORT_CHOICES, StatusChangeForm, TabFilters, UserSettingsForm
 from .models import Application, Cohort, UserSettings
 
@@ -29,8 +30,8 @@ DETAIL_TEMPLATE = "applications/application_detail.html"
 
 
 def _cohort_or_404(request, slug):
-    """Return the cohort `slug` if the user is a member of its organization, else raise Http404."""
-    cohorts = Cohort.objects.for_user(request.user).select_related("organization")
+    """Return the cohort `slug` (with `viewer_role`) if the user is a member of its organization, else raise Http404."""
+    cohorts = cohorts_with_role(request.user).select_related("organization")
     return get_object_or_404(cohorts, slug=slug)
 
 
@@ -141,6 +142,7 @@ def application_detail(request, slug, pk):
 
 @login_required
 @require_POST
+@org_admin_required(action="change statuses")
 def application_change_status(request, slug, pk):
     """Move the application to the posted status through `Application.move_to`.
 
