@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from applications.admin_scoping import OrganizationScopedAdmin
+
 from .models import OrphanedInterview
 from .services import OrphanConflict, dismiss_orphan, match_orphan, restore_orphan
 
@@ -35,7 +37,7 @@ def _dismiss_action(reason):
 
 
 @admin.register(OrphanedInterview)
-class OrphanedInterviewAdmin(admin.ModelAdmin):
+class OrphanedInterviewAdmin(OrganizationScopedAdmin):
     """Orphans for staff. Resolve one by setting its application and saving (the same match as
     the modal's); dismiss, restore and re-send alerts in bulk with the actions."""
 
