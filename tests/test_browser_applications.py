@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from django.core.management import call_command
+from django.test import override_settings
 from django.utils import timezone
 
 from applications.models import Application
@@ -28,7 +29,8 @@ pytestmark = BROWSER_MARKS
 @pytest.fixture
 def demo(transactional_db):
     """The quick start's demo cohort, plus one orphaned interview."""
-    call_command("seed_demo", stdout=io.StringIO())
+    with override_settings(DEBUG=True):  # the quick start's demo, as `make run` loads it
+        call_command("seed_demo", stdout=io.StringIO())
     from applications.models import Cohort
 
     cohort = Cohort.objects.get(slug="northwind-2026")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.test import override_settings
 from django.test import Client
 
 from applications.models import Application, Cohort
@@ -28,7 +29,8 @@ pytestmark = BROWSER_MARKS
 @pytest.fixture
 def demo(transactional_db, mailoutbox):
     """The quick start's demo cohort with two orphaned interviews, delivered through the webhook."""
-    call_command("seed_demo", stdout=io.StringIO())
+    with override_settings(DEBUG=True):  # the quick start's demo, as `make run` loads it
+        call_command("seed_demo", stdout=io.StringIO())
     cohort = Cohort.objects.get(slug="northwind-2026")
     client = Client()
     for uid, email, name in [("BrowserUidAda000000000", "ada.personal@gmail.com", "Ada L."),

@@ -1,11 +1,12 @@
 """Load the quick start's demo organization, cohort, applications and admin login."""
 
 import random
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,10 +17,10 @@ from scheduling.services import apply_booking_event
 from scheduling.status import Status
 
 DEMO_USERNAME = "admin"
+# The quick start's login (DEBUG on, a laptop). With DEBUG off the password is random.
 DEMO_PASSWORD = "cohortos-demo"
 DEMO_COHORT = "northwind-2026"
-# Fixed so the shared Cal.com samples replay against the demo without editing them.
-DEMO_SECRET = "cohortos-test-secret"
+FLAG = "--i-know-this-is-not-production"
 
 # Named after the people in ../shared/calcom/samples so replays find their applications.
 SAMPLE_PEOPLE = [
@@ -58,12 +59,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--reset", action="store_true", help="Delete the demo cohort first.")
+        parser.add_argument(
+            FLAG, dest="not_production", action="store_true",
+            help="Run even with DEBUG off (a staging copy): the admin then gets a random password.",
+        )
 
     @transaction.atomic
-    def handle(self, *args, reset=False, **options):
+    def handle(self, *args, reset=False, not_production=False, **options):
+        if not settings.DEBUG and not not_production:
+            # A superuser with a published password on a production database is a way in.
+            raise CommandError(
+                f"seed_demo creates a superuser and demo data; DEBUG is off, so this looks like production. "
+                f"Refusing. On a machine that is not production, add {FLAG}."
+            )
         if reset:
             Cohort.objects.filter(slug=DEMO_COHORT).delete()
-        user = self._admin_user()
+        password = DEMO_PASSWORD if settings.DEBUG else secrets.token_urlsafe(16)
+        user, created = self._admin_user(password)
         org, _ = Organization.objects.get_or_create(
             slug="northwind", defaults={"name": "Northwind Fellowship", "time_zone": "Europe/London"}
         )
@@ -72,29 +84,32 @@ class Command(BaseCommand):
         )
         cohort = Cohort.objects.filter(slug=DEMO_COHORT).first()
         if cohort is None:
-            cohort = Cohort.objects.create(
-                organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT,
-                webhook_secret=DEMO_SECRET,
-            )
+            # The secret is random (the model's default): send_webhook signs with whatever it is.
+            cohort = Cohort.objects.create(organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT)
             self._applications(cohort)
         site = settings.SITE_URL
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready: {cohort.applications.count()} applications in {cohort.name}.\n"
         ))
+        login = f"{DEMO_USERNAME} / {password}" if created or settings.DEBUG else (
+            f"{DEMO_USERNAME} (password set when it was created; change it with "
+            f"`manage.py changepassword {DEMO_USERNAME}`)"
+        )
         self.stdout.write(
-            f"  Log in:          {site}/accounts/login/  as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
+            f"  Log in:          {site}/accounts/login/  as {login}\n"
             f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
             f"  Webhook secret:  {cohort.webhook_secret}\n"
             f"  Replay a sample: .venv/bin/python manage.py send_webhook "
             f"../shared/calcom/samples/calcom_booking_created.json --cohort {cohort.slug}\n"
         )
 
-    def _admin_user(self):
+    def _admin_user(self, password):
+        """Return (the demo superuser, whether it was created now with `password`)."""
         users = get_user_model()
         user = users.objects.filter(username=DEMO_USERNAME).first()
         if user is None:
-            user = users.objects.create_superuser(DEMO_USERNAME, "admin@example.org", DEMO_PASSWORD)
-        return user
+            return users.objects.create_superuser(DEMO_USERNAME, "admin@example.org", password), True
+        return user, False
 
     def _applications(self, cohort):
         rng = random.Random(2026)
