@@ -234,7 +234,14 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A webhook URL's key is a credential: every line shows it as …abcd (scheduling/log_masking.py).
+    "filters": {"mask_webhook_keys": {"()": "scheduling.log_masking.MaskWebhookKeys"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_webhook_keys"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own handlers for these would print request paths unmasked: ours instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
