@@ -29,8 +29,9 @@ def read_webhook_body(request, *, limit=None, seconds=None):
     """Return the request's body (bytes), read in full within `seconds`.
 
     `limit` defaults to settings.WEBHOOK_MAX_BODY_BYTES (1 MiB) and `seconds` to
-    settings.WEBHOOK_READ_SECONDS. Raises BodyRefused with status 411 when there
-    is no Content-Length (a chunked body), 400 when it is not a number or the body
+    settings.WEBHOOK_READ_SECONDS. A request with neither Content-Length nor
+    Transfer-Encoding has no body (b""). Raises BodyRefused with status 411 for a
+    body without Content-Length (chunked), 400 when it is not a number or the body
     ends short of it, 413 when it is over `limit` (before reading a byte) and 408
     when the body has not arrived after `seconds`.
     """
@@ -39,8 +40,10 @@ def read_webhook_body(request, *, limit=None, seconds=None):
     declared = request.META.get("CONTENT_LENGTH", "").strip()
     if not declared:
         if request.META.get("HTTP_TRANSFER_ENCODING"):
-            raise BodyRefused(411, "Send the body with a Content-Length header; chunked bodies are not accepted.")
-        raise BodyRefused(411, "A Content-Length header is required.")
+            raise BodyRefused(
+                411, "A Content-Length header is required: send the body with its length, not chunked."
+            )
+        return b""  # neither header: HTTP says the request has no body (RFC 9112 §6.3)
     if not declared.isdigit():
         raise BodyRefused(400, f"Content-Length {declared[:20]!r} is not a number of bytes.")
     length = int(declared)
