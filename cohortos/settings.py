@@ -203,6 +203,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 2,
 }
 CELERY_TASK_PUBLISH_RETRY = False
+# Survives a Redis restart while holding an unacked message (celery 5.7; see the class).
+CELERY_WORKER_CONSUMER = "cohortos.celery:BrokerLossConsumer"
 # The safety net for alerts whose task was never published (broker down) or got lost.
 CELERY_BEAT_SCHEDULE = {
     "send-pending-orphan-alerts": {

@@ -3,8 +3,8 @@
 The worker holds an orphan alert that waits out its countdown (unacknowledged, in
 its ETA timer) when Redis stops. On celery 5.7.0 that killed it ("Unrecoverable
 error: AttributeError: 'NoneType' object has no attribute 'hostname'", celery PR
-#10242 closing a connection kombu had already collected): pyproject.toml pins
-below 5.7. The worker must still be alive when Redis is back, reconnect by
+#10242 closing a connection kombu had already collected); cohortos/celery.py's
+BrokerLossConsumer configures around it. The worker must still be alive when Redis is back, reconnect by
 itself, and run the next task; the alert then goes out through the sweep that
 beat publishes every minute (the restarted Redis lost the countdown message).
 """
