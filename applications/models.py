@@ -4,13 +4,13 @@ import secrets
 import zoneinfo
 
 from django.conf import settings
-from django.db import models
-from django.db.models.functions import Coalesce
+from django.db import models, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
 from scheduling.status import (
-    SCHEDULED, WAITING, Stage, Status, StatusConflict, check_transition, stage_for,
+    WAITING, Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
 )
 
 
@@ -40,6 +40,14 @@ class Organization(models.Model):
         return self.name
 
 
+class MembershipQuerySet(models.QuerySet):
+    def is_org_admin(self, user, organization):
+        """Return True when `user` is an admin of `organization` (False for anonymous users)."""
+        if not user.is_authenticated:
+            return False
+        return self.filter(user=user, organization=organization, role=Membership.Role.ADMIN).exists()
+
+
 class Membership(models.Model):
     class Role(models.TextChoices):
         ADMIN = "admin", "Admin"
@@ -50,6 +58,8 @@ class Membership(models.Model):
     )
     organization = models.ForeignKey(Organization, models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -106,7 +116,16 @@ class Cohort(models.Model):
     slug = models.SlugField(max_length=80, unique=True, blank=True)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
     webhook_secret = models.CharField(max_length=128, default=new_webhook_secret)
+    reply_to_email = models.EmailField(
+        blank=True, help_text="Where applicants write back; named on their page when a link no longer works.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
+    overdue_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Days an application may wait for an interview before the tab flags it overdue.",
+    )
+    # The change stamp of everything the Applications tab shows: bumped (bump_cohort_version)
+    # by every change to the cohort's applications, bookings or orphans; the tab's ETag.
+    version = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = CohortQuerySet.as_manager()
 
@@ -147,35 +166,43 @@ class Cohort(models.Model):
         return reverse("scheduling:calcom_webhook", args=[self.webhook_key])
 
 
+def bump_cohort_version(cohort_id):
+    """Mark that something the Applications tab of cohort `cohort_id` (an int) shows changed.
+
+    One conditional-free `UPDATE cohort SET version = version + 1`, run after the
+    current transaction commits (at once outside one): holding the cohort's row lock
+    for the rest of a webhook's transaction would queue every delivery of the
+    cohort behind it, and could deadlock with the application locks taken later.
+    A poll between the commit and the bump sees the old stamp and the next one the
+    new: the tab is at most one poll late. Returns None.
+    """
+    transaction.on_commit(
+        lambda: Cohort.objects.filter(pk=cohort_id).update(version=F("version") + 1)
+    )
+
+
 class ApplicationQuerySet(models.QuerySet):
     def for_user(self, user):
         """Return applications in cohorts `user` can see."""
         return self.filter(cohort__in=Cohort.objects.for_user(user))
 
     def search(self, text):
-        """Return applications whose name or contact email contains `text`, ignoring case."""
+        """Return applications matching `text`: name or contact email containing it (any case),
+        its exact public id, or an alternate email containing it."""
         text = (text or "").strip()
         if not text:
             return self
         # icontains is UPPER(col) LIKE UPPER('%text%') on PostgreSQL; migration 0004
-        # gives both columns a trigram index on exactly that expression.
+        # gives both columns a trigram index on exactly that expression. The public id
+        # is matched whole (its unique index) and alternate emails through EXISTS, so a
+        # search never duplicates rows.
+        alternates = ApplicationEmail.objects.filter(
+            application=models.OuterRef("pk"), email__icontains=text
+        )
         return self.filter(
             models.Q(applicant_name__icontains=text) | models.Q(contact_email__icontains=text)
+            | models.Q(public_id__in={text, text.lower()}) | models.Exists(alternates)
         )
-
-    def with_status_since(self):
-        """Annotate `status_since`: when the application entered its current status.
-
-        That is the newest StatusChange into the current status, or `updated_at` for
-        rows that never went through `move_to` (imports, the demo). A correlated
-        subquery, so a page of 50 rows costs one query, not 51.
-        """
-        entered = (
-            StatusChange.objects.filter(application=models.OuterRef("pk"), new_status=models.OuterRef("status"))
-            .order_by("-created_at")
-            .values("created_at")[:1]
-        )
-        return self.annotate(status_since=Coalesce(models.Subquery(entered), "updated_at"))
 
     def status_counts(self):
         """Return {status value: number of applications} for this queryset (one GROUP BY query)."""
@@ -221,6 +248,12 @@ class Application(models.Model):
     interview_time_zone = models.CharField(max_length=64, blank=True)
     interview_event_type = models.CharField(max_length=200, blank=True)
     interview_ended_at = models.DateTimeField(null=True, blank=True)
+    # Where the current interview came from (scheduling.Booking.Kind: "calcom", "offline",
+    # "applicant"), and whether it is an applicant's word no admin has confirmed yet.
+    interview_kind = models.CharField(max_length=16, blank=True)
+    interview_unverified = models.BooleanField(default=False)
+    # The round of the current interview's event type (InterviewRound.event_types); null: unknown.
+    interview_round = models.PositiveSmallIntegerField(null=True, blank=True)
 
     # A booking waiting for the host's confirmation (BOOKING_REQUESTED).
     pending_booking_uid = models.CharField(max_length=64, blank=True)
@@ -233,6 +266,10 @@ class Application(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # When the application entered its current status (move_to sets it); empty: since
+    # `created_at` (rows imported in their status). Webhooks that leave the status alone
+    # never touch it, so "Waiting 12 days" counts from the right day.
+    status_changed_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApplicationQuerySet.as_manager()
 
@@ -253,8 +290,9 @@ class Application(models.Model):
         if self._state.adding:
             self.current_stage = stage_for(self.status)
         super().save(*args, **kwargs)
+        bump_cohort_version(self.cohort_id)
 
-    def move_to(self, new, *, delivery=None, user=None, note=""):
+    def move_to(self, new, *, delivery=None, user=None, note="", reopen=False):
         """Move to status `new` and record why; the only writer of `status`.
 
         Pass the cause: `delivery` (a scheduling.WebhookDelivery) or `user` (the
@@ -263,27 +301,60 @@ class Application(models.Model):
         `current_stage` and writes a StatusChange. Returns that StatusChange.
         Raises InvalidTransition when the table forbids the move and StatusConflict
         when the row's status changed since this instance was read.
+
+        `reopen=True` is an org admin reopening a decision (REOPEN in
+        scheduling/status.py, the only way out of a closed status): it needs `user`
+        and a `note` giving the reason, else raises ValueError.
         """
         old = self.status
-        check_transition(old, new)
+        if reopen:
+            if user is None or not note.strip():
+                raise ValueError("Reopening a decision needs the admin and a reason.")
+            check_reopen(old, new)
+            note = f"Reopened: {note.strip()}"
+        else:
+            check_transition(old, new)
         now = timezone.now()
         stage = stage_for(new)
         updated = Application.objects.filter(pk=self.pk, status=old).update(
-            status=new, current_stage=stage, updated_at=now
+            status=new, current_stage=stage, updated_at=now, status_changed_at=now,
         )
         if updated != 1:
             raise StatusConflict(old, new)
         self.status, self.current_stage, self.updated_at = new, stage, now
-        return StatusChange.objects.create(
+        self.status_changed_at = now
+        bump_cohort_version(self.cohort_id)
+        change = StatusChange.objects.create(
             application=self, old_status=old, new_status=new, created_at=now,
             delivery=delivery, user=user, note=note[:500],
         )
+        if new in WAITING and self.cohort.rounds.filter(auto_invite=True).exists():
+            # Entering a waiting status is what automatic invitations react to, whatever moved
+            # the application (an admin, a cancelled booking): move_to is the one writer of status,
+            # so it is the one place that sees every entry. The task checks the round itself.
+            from scheduling.tasks import send_automatic_invitation
+
+            send_automatic_invitation.delay_on_commit(change.pk)
+        return change
 
     def allowed_statuses(self):
         """Return the statuses this application may move to next (list of Status)."""
         from scheduling.status import allowed_next
 
         return allowed_next(self.status)
+
+    def reopen_statuses(self):
+        """Return the statuses an org admin may reopen this decision to (empty unless closed)."""
+        from scheduling.status import reopen_choices
+
+        return reopen_choices(self.status)
+
+    def reopen_default(self):
+        """Return the status the decision was taken from, when it may be reopened to it, else None."""
+        allowed = self.reopen_statuses()
+        entered = (self.status_changes.filter(new_status=self.status)
+                   .values_list("old_status", flat=True).first())
+        return entered if entered in allowed else None
 
     @property
     def status_label(self):
@@ -293,26 +364,6 @@ class Application(models.Model):
     def round(self):
         """Return the interview round the application is in (1 or 2), or None outside them."""
         return {Stage.FIRST_ROUND: 1, Stage.SECOND_ROUND: 2}.get(self.current_stage)
-
-    @property
-    def pipeline(self):
-        """Return what the Pipeline column shows for this row.
-
-        One of "reschedule" (the host asked for a new time), "scheduled", "pending"
-        (nothing confirmed, a booking awaits the host's confirmation), "awaiting" or
-        "" (nothing to schedule). A host's request outranks everything: it is what the
-        admin has to act on. A confirmed interview outranks a pending one, which the
-        column then shows beside it.
-        """
-        if self.reschedule_requested:
-            return "reschedule"
-        if self.status in SCHEDULED and self.interview_start:
-            return "scheduled"
-        if self.pending_booking_uid:
-            return "pending"
-        if self.status in WAITING:
-            return "awaiting"
-        return ""
 
     @property
     def interview_is_past(self):
@@ -328,14 +379,9 @@ class Application(models.Model):
             return None
 
     @property
-    def days_in_status(self):
-        """Return whole days since the application entered its status.
-
-        Uses the `status_since` annotation (ApplicationQuerySet.with_status_since)
-        when present, else `updated_at`.
-        """
-        since = getattr(self, "status_since", None) or self.updated_at
-        return max((timezone.now() - since).days, 0)
+    def status_since(self):
+        """Return when the application entered its status (aware UTC)."""
+        return self.status_changed_at or self.created_at
 
 
 class ApplicationEmail(models.Model):

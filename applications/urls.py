@@ -12,5 +12,9 @@ urlpatterns = [
         "cohorts/<slug:slug>/applications/<int:pk>/status/",
         views.application_change_status, name="change_status",
     ),
+    path(
+        "cohorts/<slug:slug>/applications/<int:pk>/reopen/",
+        views.application_reopen, name="reopen",
+    ),
     path("settings/", views.user_settings, name="settings"),
 ]

@@ -4,7 +4,7 @@
     .venv/bin/python bench/apply_cost.py --sizes 1000,10000 --no-results
 
 In-process on PostgreSQL (a fresh database `cohortos_bench_apply`), without HTTP: at
-each size, 1,000 calls of `scheduling.services.receive_calcom_delivery` (store + match +
+each size, 1,000 calls of `scheduling.ingest.receive_calcom_delivery` (store + match +
 apply, one delivery each): 500 BOOKING_CREATED for applications never booked (half
 matched by `metadata.application_id`, half by the booker's email only) then the 500
 BOOKING_RESCHEDULED of those bookings (matched through the booking chain). Half the
@@ -82,7 +82,7 @@ def explain_apply(cohort, body, size):
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
-    from scheduling.services import receive_calcom_delivery
+    from scheduling.ingest import receive_calcom_delivery
 
     with CaptureQueriesContext(connection) as captured:
         receive_calcom_delivery(cohort, body)
@@ -112,7 +112,7 @@ def run_size(cohort, first, size):
     """Apply 500 creates and their 500 reschedules for the odd applications from `first`; return timings."""
     from applications.models import Application
 
-    from scheduling.services import receive_calcom_delivery
+    from scheduling.ingest import receive_calcom_delivery
 
     picks = list(range(first, first + APPLIES, 2))  # odd: never booked
     ids = dict(Application.objects.filter(public_id__in=[f"app_c{i:08d}" for i in picks])

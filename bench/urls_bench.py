@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from applications.models import Cohort
 from cohortos.urls import urlpatterns as app_urlpatterns
-from scheduling import calcom
+from scheduling.providers import calcom
 from scheduling.models import WebhookDelivery
 
 FLOOR_TABLE = "bench_floor"

@@ -104,7 +104,7 @@ def bodies_for(i, chain):
 
 
 def signed(path, body, secret):
-    from scheduling import calcom
+    from scheduling.providers import calcom
 
     return (path, body, {"Content-Type": "application/json", calcom.SIGNATURE_HEADER: calcom.sign(body, secret)})
 

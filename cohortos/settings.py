@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "django_ratelimit",
     "applications",
     "scheduling",
     "orphans",
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "applications.middleware.htmx_auth_redirect",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
@@ -212,7 +214,40 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},  # a backlog of sweeps after an outage is one sweep's work
     },
+    # Invitations whose task was never published, and automatic ones whose task was lost.
+    "send-pending-invitations": {
+        "task": "scheduling.tasks.send_pending_invitations",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "send-reminders": {
+        "task": "scheduling.tasks.send_reminders",
+        "schedule": 3600.0,
+        "options": {"expires": 3500},
+    },
 }
+
+# The applicant's page (/i/<token>/): how long a link works, and how often it may be asked for
+# (django-ratelimit rates, "count/period" with s, m, h or d), per token and per client IP.
+APPLICANT_PAGE_DAYS = int(os.environ.get("APPLICANT_PAGE_DAYS", "90"))
+APPLICANT_RATE_PER_IP = os.environ.get("APPLICANT_RATE_PER_IP", "60/m")
+APPLICANT_RATE_PER_TOKEN = os.environ.get("APPLICANT_RATE_PER_TOKEN", "30/m")
+APPLICANT_POST_RATE_PER_TOKEN = os.environ.get("APPLICANT_POST_RATE_PER_TOKEN", "10/h")
+# Behind a proxy, the header holding the client's address (e.g. HTTP_X_REAL_IP), set by the proxy.
+RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY") or None
+# The rate-limit counters live in the cache: Redis when there is one, so every worker counts
+# together; per process otherwise (the quick start).
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+         "KEY_PREFIX": "cohortos", "TIMEOUT": 300,
+         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
+        if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# django-ratelimit knows only django-redis by name (W001), though Django's own Redis cache
+# increments atomically too; without Redis the per-process cache (E003) is the quick start's.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + ([] if REDIS_URL else ["django_ratelimit.E003"])
 
 # Provider bodies are a few kB. A webhook body over this is refused (413) before a byte is
 # read, and one must arrive within WEBHOOK_READ_SECONDS (408): a sender trickling a body

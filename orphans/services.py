@@ -30,8 +30,8 @@ from django.db import transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
-from applications.models import Application, ApplicationEmail, Cohort, normalize_email
-from scheduling.models import Booking, WebhookDelivery
+from applications.models import Application, ApplicationEmail, Cohort, bump_cohort_version, normalize_email
+from scheduling.models import Booking, MatchRule, WebhookDelivery
 from scheduling.status import CLOSED, WAITING, Status
 
 from .emails import alert_messages, alert_recipients
@@ -72,6 +72,7 @@ def record_orphan(cohort, booking, *, reason, delivery=None, application_ref="",
     }
     orphans = OrphanedInterview.objects.select_for_update().filter(cohort=cohort)
     exact = orphans.filter(booking_uid=booking.uid).first()
+    bump_cohort_version(cohort.pk)
     if exact is not None:
         _update(exact, details)
         return exact
@@ -121,17 +122,20 @@ def close_orphan_for_booking(cohort, booking, application):
         cohort=cohort, booking_uid=booking.uid, resolved_at__isnull=True
     )
     now = timezone.now()
+    closed = 0
     if application is not None:
-        return open_orphans.update(
+        closed = open_orphans.update(
             resolved_at=now, resolution=OrphanedInterview.Resolution.MATCHED,
             application=application,
         )
-    if booking.state in ("cancelled", "rejected"):
-        return open_orphans.update(
+    elif booking.state in ("cancelled", "rejected"):
+        closed = open_orphans.update(
             resolved_at=now, resolution=OrphanedInterview.Resolution.DISMISSED,
             dismiss_reason=f"Booking {booking.state} in Cal.com",
         )
-    return 0
+    if closed:
+        bump_cohort_version(cohort.pk)
+    return closed
 
 
 # --- alerts ------------------------------------------------------------------------------
@@ -261,7 +265,7 @@ def match_orphan(orphan, application, *, user, remember_email=True):
     In one transaction: locks the application, the booking and the orphan (the
     webhook's lock order), binds the booking and the unmatched bookings of its
     chain (same iCalUID, rescheduleUid links) to the application, then runs
-    scheduling.services.sync_application, so the schedule, status transition,
+    scheduling.bookings.sync_application, so the schedule, status transition,
     stage and history ("Matched by <user>") are exactly a webhook's. Marks the
     orphan matched by `user`, and with `remember_email` adds the booker's email
     as an alternate email, so the applicant's next bookings match by themselves.
@@ -271,7 +275,7 @@ def match_orphan(orphan, application, *, user, remember_email=True):
     ApplicationClosed when the application is accepted, waitlisted or declined,
     ValueError when the application is in another cohort.
     """
-    from scheduling.services import sync_application  # scheduling.services imports this module
+    from scheduling.bookings import sync_application  # scheduling.services imports this module
 
     if application.cohort_id != orphan.cohort_id:
         raise ValueError("The application is not in the orphan's cohort.")
@@ -299,10 +303,11 @@ def match_orphan(orphan, application, *, user, remember_email=True):
         # The deliveries of those bookings now concern the application (its detail page lists them).
         WebhookDelivery.objects.filter(
             cohort=locked.cohort_id, booking_uid__in=[b.uid for b in chain], application__isnull=True,
-        ).update(application=application)
+        ).update(application=application, match_rule=MatchRule.MANUAL)
         email = normalize_email(locked.email)
         if remember_email and email and email != application.contact_email:
             ApplicationEmail.objects.get_or_create(application=application, email=email)
+        bump_cohort_version(locked.cohort_id)
     orphan.resolved_at, orphan.resolved_by, orphan.application = now, user, application
     orphan.resolution = OrphanedInterview.Resolution.MATCHED
     return sentence
@@ -349,6 +354,7 @@ def dismiss_orphan(orphan, *, user, reason):
     )
     if not done:
         raise OrphanAlreadyResolved(_reread(orphan))
+    bump_cohort_version(orphan.cohort_id)
     orphan.resolved_at, orphan.resolved_by = now, user
     orphan.resolution, orphan.dismiss_reason = OrphanedInterview.Resolution.DISMISSED, reason.value
 
@@ -366,6 +372,7 @@ def restore_orphan(orphan, *, user):
         fresh = _reread(orphan)
         raise OrphanAlreadyResolved(fresh, None if fresh.is_resolved else
                                     f"{fresh.email} was already restored; nothing was changed.")
+    bump_cohort_version(orphan.cohort_id)
     logger.info("Orphan #%s restored by %s", orphan.pk, user)
     orphan.resolved_at, orphan.resolved_by, orphan.resolution, orphan.dismiss_reason = None, None, "", ""
 

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from applications.access import cohorts_with_role, org_admin_required
-from applications.models import UserSettings
+from applications.models import Membership, UserSettings
 from scheduling.status import CLOSED
 
 from .models import OrphanedInterview
@@ -44,6 +44,11 @@ def _cohort_or_404(request, slug):
     return get_object_or_404(cohorts, slug=slug)
 
 
+def _can_edit(request, cohort):
+    """Return True when the user may match, dismiss or restore: an org admin (members only read)."""
+    return Membership.objects.is_org_admin(request.user, cohort.organization)
+
+
 def _wants_fragment(request):
     # A history restore after a cache miss asks for the whole page under htmx's header.
     return bool(request.htmx) and not request.htmx.history_restore_request
@@ -52,8 +57,9 @@ def _wants_fragment(request):
 def _render(request, context, cohort, *, status=200):
     """Render the list (the fragment to htmx, else the page) in the viewer's time zone."""
     template = f"{TEMPLATE}#orphan-list" if _wants_fragment(request) else TEMPLATE
+    context = {"cohort": cohort, "can_edit": _can_edit(request, cohort), **context}
     with timezone.override(UserSettings.time_zone_for(request.user, cohort.organization)):
-        response = render(request, template, {"cohort": cohort, **context}, status=status)
+        response = render(request, template, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
 
@@ -151,7 +157,8 @@ def orphan_candidates(request, slug, pk):
         orphan.suggestions = suggest_applications(cohort, [orphan])[orphan.pk]
     with timezone.override(UserSettings.time_zone_for(request.user, cohort.organization)):
         response = render(request, f"{TEMPLATE}#orphan-candidates",
-                          {"cohort": cohort, "o": orphan, "closed": CLOSED})
+                          {"cohort": cohort, "o": orphan, "closed": CLOSED,
+                           "can_edit": _can_edit(request, cohort)})
     patch_vary_headers(response, ["HX-Request"])
     return response
 

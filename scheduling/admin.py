@@ -5,8 +5,8 @@ from django.utils.html import format_html
 
 from applications.admin_scoping import OrganizationScopedAdmin
 
-from .models import Booking, WebhookDelivery
-from .services import process_delivery
+from .ingest import process_delivery
+from .models import Booking, InterviewRound, Invitation, WebhookDelivery
 
 
 @admin.register(WebhookDelivery)
@@ -15,8 +15,8 @@ class WebhookDeliveryAdmin(OrganizationScopedAdmin):
     show each body's size, counted by the database; one delivery's page shows its body."""
 
     list_display = ("id", "received_at", "cohort", "trigger_event", "booking_uid", "outcome",
-                    "application", "attempts", "redeliveries", "body_size")
-    list_filter = ("outcome", "trigger_event", "cohort")
+                    "application", "match_rule", "attempts", "redeliveries", "body_size")
+    list_filter = ("outcome", "trigger_event", "match_rule", "cohort")
     search_fields = ("booking_uid", "sha256", "logical_key", "detail", "error")
     list_select_related = ("cohort", "application")
     date_hierarchy = "received_at"
@@ -24,7 +24,8 @@ class WebhookDeliveryAdmin(OrganizationScopedAdmin):
     exclude = ("body",)
     readonly_fields = ("cohort", "received_at", "sha256", "trigger_event", "booking_uid",
                        "event_created_at", "logical_key", "outcome", "detail", "error", "attempts",
-                       "redeliveries", "processed_at", "application", "duplicate_of", "pretty_json")
+                       "redeliveries", "processed_at", "application", "match_rule", "attention",
+                       "duplicate_of", "pretty_json")
 
     class Media:
         css = {"all": ["scheduling/admin.css"]}  # no inline styles under our CSP
@@ -63,3 +64,28 @@ class BookingAdmin(OrganizationScopedAdmin):
     list_select_related = ("cohort", "application")
     raw_id_fields = ("application",)
     readonly_fields = ("last_event_at", "last_sequence", "created_at", "updated_at")
+
+
+@admin.register(InterviewRound)
+class InterviewRoundAdmin(OrganizationScopedAdmin):
+    list_display = ("cohort", "number", "booking_url", "auto_invite", "remind_after_days", "max_reminders")
+    list_filter = ("auto_invite", "number")
+    search_fields = ("cohort__name", "cohort__slug", "booking_url")
+    list_select_related = ("cohort",)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(OrganizationScopedAdmin):
+    org_lookup = "application__cohort__organization"
+
+    list_display = ("id", "created_at", "application", "round", "kind", "reminder_number", "is_resend",
+                    "source", "sent_by", "state", "sent_at")
+    list_filter = ("state", "kind", "source", "round")
+    search_fields = ("to_email", "subject", "application__public_id", "application__applicant_name")
+    list_select_related = ("application", "sent_by")
+    raw_id_fields = ("application", "sent_by")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in Invitation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # invitations are sent from the application page, the tab or send_invitations

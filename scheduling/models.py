@@ -1,10 +1,15 @@
 """Stored webhook deliveries and the Cal.com bookings they describe."""
 
 import json
+import secrets
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from . import templating
 
 
 class Outcome(models.TextChoices):
@@ -20,6 +25,14 @@ class Outcome(models.TextChoices):
 # Outcomes after which a redelivery of the same body has nothing left to do.
 SETTLED = frozenset({Outcome.APPLIED, Outcome.ORPHANED, Outcome.IGNORED, Outcome.DUPLICATE,
                      Outcome.REJECTED})
+
+
+class MatchRule(models.TextChoices):
+    LINK = "link", "Link reference"
+    PUBLIC_ID = "public_id", "Public id (old link)"
+    CHAIN = "chain", "Booking chain"
+    EMAIL = "email", "Email"
+    MANUAL = "manual", "Manual match"
 
 
 class WebhookDelivery(models.Model):
@@ -47,6 +60,11 @@ class WebhookDelivery(models.Model):
     duplicate_of = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="duplicates"
     )
+    # Which rule tied the delivery to its application (sync health answers "why did this change?").
+    match_rule = models.CharField(max_length=16, choices=MatchRule.choices, blank=True)
+    # Something the admin should look at even though the delivery applied: a forged link
+    # reference, a booking of the other round's event type. A sentence; empty when all is well.
+    attention = models.CharField(max_length=300, blank=True)
 
     class Meta:
         verbose_name_plural = "webhook deliveries"
@@ -126,6 +144,13 @@ class Booking(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         REJECTED = "rejected", "Rejected"
 
+    class Kind(models.TextChoices):
+        """Where the booking comes from: a provider's webhook, or recorded by hand in Cohort-OS."""
+
+        CALCOM = "calcom", "Cal.com"
+        OFFLINE = "offline", "Scheduled offline"  # an admin recorded it (phone, email, …)
+        APPLICANT = "applicant", "Confirmed by the applicant"  # "I've booked" on their page
+
     cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="bookings")
     application = models.ForeignKey(
         "applications.Application", models.SET_NULL, null=True, blank=True,
@@ -142,9 +167,27 @@ class Booking(models.Model):
     name = models.CharField(max_length=200, blank=True)
     time_zone = models.CharField(max_length=64, blank=True)
     event_type = models.CharField(max_length=200, blank=True)
+    # The interview round its event type belongs to (InterviewRound.event_types); null: not listed.
+    round = models.PositiveSmallIntegerField(null=True, blank=True)
     request_reschedule = models.BooleanField(default=False)
     reason = models.TextField(blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CALCOM)
+    # The provider's own pages for the booker (Cal.com: built from bookerUrl and uid).
+    reschedule_url = models.URLField(max_length=500, blank=True)
+    cancel_url = models.URLField(max_length=500, blank=True)
+    # Offline and applicant bookings: where it happens when it is not a link, and the admin's note.
+    location = models.CharField(max_length=300, blank=True)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # An applicant's own word is unverified until an admin confirms it (or a provider booking
+    # replaces it): then these say who and when.
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # The newest state-changing event applied: its createdAt and iCalSequence.
     last_event_at = models.DateTimeField(null=True, blank=True)
     last_sequence = models.IntegerField(default=-1)
@@ -155,7 +198,12 @@ class Booking(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["cohort", "uid"], name="booking_unique_uid")
+            models.UniqueConstraint(fields=["cohort", "uid"], name="booking_unique_uid"),
+            # "I've booked" sent twice (or from two tabs at once) updates the one claim.
+            models.UniqueConstraint(
+                fields=["application"], name="one_live_applicant_claim",
+                condition=models.Q(kind="applicant", state="accepted"),
+            ),
         ]
         indexes = [
             models.Index(fields=["cohort", "ical_uid"], name="booking_cohort_ical"),
@@ -164,3 +212,248 @@ class Booking(models.Model):
 
     def __str__(self):
         return f"{self.uid} ({self.get_state_display()})"
+
+    @property
+    def unverified(self):
+        """Return True for an applicant's self-reported booking no admin has confirmed yet."""
+        return self.kind == self.Kind.APPLICANT and self.verified_at is None
+
+    @property
+    def by_hand(self):
+        """Return True when the booking was recorded in Cohort-OS, not received from a provider."""
+        return self.kind in (self.Kind.OFFLINE, self.Kind.APPLICANT)
+
+
+def new_applicant_key():
+    """Return an applicant-page token: 32 random bytes (256 bits), URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+class ApplicantTokenQuerySet(models.QuerySet):
+    def usable(self, *, now=None):
+        """Return tokens neither revoked nor expired at `now` (aware; default: now)."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class ApplicantToken(models.Model):
+    """The secret in an applicant's page URL, `/i/<key>/`: one application, no login.
+
+    At most one token per application is live (not revoked); it is reused by every
+    invitation and reminder until it expires or an admin revokes it, and the next
+    invitation then issues a new one (scheduling.applicant.token_for).
+    """
+
+    application = models.ForeignKey(
+        "applications.Application", models.CASCADE, related_name="applicant_tokens"
+    )
+    key = models.CharField(max_length=64, unique=True, default=new_applicant_key)
+    created_at = models.DateTimeField(default=timezone.now)
+    # created_at + settings.APPLICANT_PAGE_DAYS (default 90), set on the first save.
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Set by an admin's revoke, or when an expired token is replaced (revoked_by empty).
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = ApplicantTokenQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application"], condition=models.Q(revoked_at__isnull=True),
+                name="one_live_applicant_token",
+            )
+        ]
+
+    def __str__(self):
+        # Never the key itself: it is the applicant's password.
+        return f"Applicant link of {self.application_id} (…{self.key[-4:]})"
+
+    def save(self, *args, **kwargs):
+        if self.expires_at is None:
+            self.expires_at = self.created_at + timedelta(days=settings.APPLICANT_PAGE_DAYS)
+        super().save(*args, **kwargs)
+
+    def is_usable(self, now=None):
+        """Return True when the token is neither revoked nor expired at `now`."""
+        return self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+
+class ScheduleChange(models.Model):
+    """One line of an application's history about its schedule, kept even when the status stays.
+
+    Written by the offline scheduling and applicant confirmation services
+    (scheduling/handmade.py); status moves they cause also get their StatusChange.
+    """
+
+    class Action(models.TextChoices):
+        OFFLINE_SCHEDULED = "offline_scheduled", "Scheduled offline"
+        OFFLINE_EDITED = "offline_edited", "Offline interview changed"
+        OFFLINE_CLEARED = "offline_cleared", "Offline interview cleared"
+        APPLICANT_BOOKED = "applicant_booked", "Applicant says booked"
+        APPLICANT_UPDATED = "applicant_updated", "Applicant changed their booking"
+        APPLICANT_CONFIRMED = "applicant_confirmed", "Applicant's booking confirmed"
+        APPLICANT_REPLACED = "applicant_replaced", "Applicant's booking replaced by the provider's"
+        LINK_REVOKED = "link_revoked", "Applicant page link revoked"
+
+    application = models.ForeignKey(
+        "applications.Application", models.CASCADE, related_name="schedule_changes"
+    )
+    booking = models.ForeignKey(Booking, models.SET_NULL, null=True, blank=True, related_name="+")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    by_applicant = models.BooleanField(default=False)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.get_action_display()}: {self.detail}"
+
+    @property
+    def cause(self):
+        """Return who did it, in words: "the applicant", the admin's name, or "the system"."""
+        if self.by_applicant:
+            return "the applicant"
+        if self.user_id:
+            return self.user.get_full_name() or self.user.get_username()
+        return "the system"
+
+
+# --- interview rounds and invitations (issue 8) ------------------------------------------
+
+
+def validate_https(url):
+    """Raise ValidationError unless `url` starts with https:// (booking pages are never plain http)."""
+    from django.core.exceptions import ValidationError
+
+    if not (url or "").lower().startswith("https://"):
+        raise ValidationError("The booking page must be an https:// address.")
+
+
+def validate_event_types(value):
+    """Raise ValidationError unless `value` is a list of event-type slugs (str) or numeric ids (int)."""
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(value, list) or not all(
+        (isinstance(v, str) and v.strip()) or (isinstance(v, int) and not isinstance(v, bool))
+        for v in value
+    ):
+        raise ValidationError("Event types must be a list of Cal.com event-type slugs or numeric ids.")
+
+
+class InterviewRound(models.Model):
+    """How one cohort runs one interview round: where to book, which event types, invitations."""
+
+    class Number(models.IntegerChoices):
+        FIRST = 1, "First round"
+        SECOND = 2, "Second round"
+
+    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="rounds")
+    number = models.PositiveSmallIntegerField(choices=Number.choices)
+    booking_url = models.URLField(
+        max_length=500, validators=[validate_https],
+        help_text="The round's public booking page: Cal.com, Calendly or a Google appointment page.",
+    )
+    # As they arrive in Cal.com's payload.type (slug) and payload.eventTypeId (int), PROTOCOL.md §2.
+    event_types = models.JSONField(default=list, blank=True, validators=[validate_event_types])
+    auto_invite = models.BooleanField(default=False)
+    remind_after_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    max_reminders = models.PositiveSmallIntegerField(default=2)
+    book_within_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, default=7,
+        help_text="The invitation's {{ deadline }}: this many days after it is sent; empty for none.",
+    )
+    invitation_subject = models.CharField(max_length=300, default=templating.DEFAULT_SUBJECT)
+    invitation_body = models.TextField(default=templating.DEFAULT_BODY)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["cohort", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["cohort", "number"], name="round_unique_number"),
+            models.CheckConstraint(condition=models.Q(number__in=[1, 2]), name="round_number_1_or_2"),
+        ]
+
+    def __str__(self):
+        return f"{self.cohort} round {self.number}"
+
+    def holds_event_type(self, slug, type_id):
+        """Return True when Cal.com event-type `slug` (str) or id (str/int) is in `event_types`."""
+        listed = {str(v).strip().lower() for v in self.event_types}
+        return bool(slug and slug.strip().lower() in listed) or bool(
+            type_id not in (None, "") and str(type_id).strip() in listed
+        )
+
+
+class Invitation(models.Model):
+    """One email asking an applicant to book a round: an invitation, a resend or a reminder.
+
+    The unique constraint is the "at most once" rule: per application, round and
+    entry into the waiting status (`entry`) there is one first invitation and one
+    reminder of each number; an explicit resend (`is_resend`) is outside it.
+    """
+
+    class Kind(models.TextChoices):
+        INVITATION = "invitation", "Invitation"
+        REMINDER = "reminder", "Reminder"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Sent by an admin"
+        AUTOMATIC = "automatic", "Automatic on entry"
+        SCHEDULE = "schedule", "Reminder schedule"
+        COMMAND = "command", "Command line"
+
+    application = models.ForeignKey("applications.Application", models.CASCADE,
+                                    related_name="invitations")
+    round = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.INVITATION)
+    # Which entry into the waiting status this is about: "sc<StatusChange pk>", or "initial" for
+    # an application created in the status (imports, the demo) that never moved since.
+    entry = models.CharField(max_length=32)
+    reminder_number = models.PositiveSmallIntegerField(default=0)
+    is_resend = models.BooleanField(default=False)
+    is_rebooking = models.BooleanField(default=False)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True,
+                                related_name="+")
+    to_email = models.EmailField()
+    booking_link = models.URLField(max_length=2000)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "round", "entry", "kind", "reminder_number"],
+                condition=models.Q(is_resend=False), name="invitation_once_per_entry",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "created_at"], name="invitation_state")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} round {self.round} to {self.to_email} ({self.state})"
+
+    @property
+    def sent_by_label(self):
+        """Return who sent it: the admin's name, or how it was sent when no person did."""
+        if self.sent_by_id:
+            return str(self.sent_by)
+        return self.get_source_display()

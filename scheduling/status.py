@@ -62,6 +62,17 @@ CLOSED = frozenset({S.ACCEPTED, S.WAITLIST, S.DECLINED})
 WAITING = frozenset({S.WAITING_FIRST_ROUND, S.WAITING_SECOND_ROUND})
 SCHEDULED = frozenset({S.FIRST_ROUND_SCHEDULED, S.SECOND_ROUND_SCHEDULED})
 
+# Reopening a decision: an org admin's explicit way out of a closed status, always with a
+# reason. The way back leads to a status the decision could have been taken from, never to a
+# `*_scheduled` one (a schedule only comes from a booking) and never to another closed one.
+REOPEN = {
+    closed: frozenset(
+        old for old, allowed in NEXT.items()
+        if closed in allowed and old not in CLOSED and old not in SCHEDULED
+    )
+    for closed in CLOSED
+}
+
 # What a confirmed booking does to a status; statuses not listed keep theirs.
 ON_BOOKING = {
     S.NEW: S.FIRST_ROUND_SCHEDULED,
@@ -75,12 +86,36 @@ ON_CANCEL = {
 }
 
 
+def label(status):
+    """Return the label people read for `status` ("Waiting for first round"), or the raw text."""
+    try:
+        return Status(status).label
+    except ValueError:
+        return str(status)
+
+
+def _allowed_sentence(old):
+    try:
+        allowed = allowed_next(old)
+    except (KeyError, ValueError):
+        return ""
+    if not allowed:
+        return " It is a final decision: an org admin can reopen it with a reason."
+    return " Allowed now: " + ", ".join(f"“{s.label}”" for s in allowed) + "."
+
+
 class InvalidTransition(Exception):
-    """Raised when a status change is not in `NEXT`; carries `old` and `new` (Status values)."""
+    """Raised when a status change is not in `NEXT`; carries `old` and `new` (Status values).
+
+    Its message is a sentence for people: labels, never enum reprs, and what is allowed now.
+    """
 
     def __init__(self, old, new):
         self.old, self.new = old, new
-        super().__init__(f"An application cannot move from {old!r} to {new!r}.")
+        super().__init__(
+            f"An application that is “{label(old)}” cannot move to “{label(new)}”."
+            + _allowed_sentence(old)
+        )
 
 
 def check_transition(old, new):
@@ -91,6 +126,22 @@ def check_transition(old, new):
         raise InvalidTransition(old, new) from None
     if new not in allowed:
         raise InvalidTransition(old, new)
+
+
+def check_reopen(old, new):
+    """Raise InvalidTransition unless `REOPEN` lets a decision `old` be reopened to `new`."""
+    try:
+        allowed = REOPEN[Status(old)]
+    except (KeyError, ValueError):
+        raise InvalidTransition(old, new) from None
+    if new not in allowed:
+        raise InvalidTransition(old, new)
+
+
+def reopen_choices(status):
+    """Return the statuses a decision `status` may be reopened to, in declaration order."""
+    allowed = REOPEN.get(Status(status), frozenset())
+    return [s for s in Status if s in allowed]
 
 
 def stage_for(status):
@@ -119,4 +170,5 @@ class StatusConflict(InvalidTransition):
 
     def __init__(self, old, new):
         super().__init__(old, new)
-        self.args = (f"The application is no longer {old!r}; someone changed it first.",)
+        self.args = (f"Someone changed this application first: it is no longer “{label(old)}”. "
+                     "Nothing was changed.",)

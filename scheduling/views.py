@@ -8,10 +8,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from applications.models import Cohort
 
-from . import calcom
 from .bodies import BodyRefused, read_webhook_body
+from .providers import calcom
 from .models import Outcome
-from .services import receive_calcom_delivery
+from .ingest import receive_calcom_delivery
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,27 @@
 """What the browser tests share: Debian's chromium driven by Playwright, and live-server hygiene."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def screenshot_path(name):
+    """Return where to save screenshot `name` ("applications.png").
+
+    docs/screenshots/ when SCREENSHOTS=docs is set (to refresh the README's pictures),
+    else a temporary folder, so a test run leaves `git status` clean.
+    """
+    if os.environ.get("SCREENSHOTS") == "docs":
+        folder = DOCS_SCREENSHOTS
+    else:
+        folder = Path(tempfile.gettempdir()) / "cohortos-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
 
 BROWSER_MARKS = [
     pytest.mark.browser,
@@ -15,8 +31,14 @@ BROWSER_MARKS = [
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
-    """Yield a Playwright page in headless chromium (1366×900, 10 s timeouts)."""
+def viewport():
+    """The browser_page's window size; phone tests override it (390×844)."""
+    return {"width": 1366, "height": 900}
+
+
+@pytest.fixture
+def browser_page(monkeypatch, viewport):
+    """Yield a Playwright page in headless chromium (`viewport`, default 1366×900; 10 s timeouts)."""
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test
     # makes meanwhile are still plain synchronous ones.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -29,7 +51,9 @@ def browser_page(monkeypatch):
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"],
         )
-        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        phone = viewport["width"] < 600
+        page = browser.new_page(viewport=viewport, device_scale_factor=2 if phone else 1,
+                                is_mobile=phone, has_touch=phone)
         page.set_default_timeout(10_000)
         # Every page runs under our Content-Security-Policy (issue 14): chromium reports what it
         # blocked on the console, and a test that met a violation fails.

@@ -5,7 +5,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from scheduling import calcom
+from scheduling.providers import calcom
 
 SAMPLES = Path(__file__).parent / "fixtures" / "calcom"
 

@@ -47,3 +47,14 @@ class ApplicationFactory(factory.django.DjangoModelFactory):
     cohort = factory.SubFactory(CohortFactory)
     applicant_name = factory.Sequence(lambda n: f"Applicant {n}")
     contact_email = factory.Sequence(lambda n: f"applicant{n}@example.org")
+
+
+class InterviewRoundFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "scheduling.InterviewRound"
+        django_get_or_create = ("cohort", "number")
+
+    cohort = factory.SubFactory(CohortFactory)
+    number = 1
+    booking_url = factory.LazyAttribute(lambda r: f"https://cal.com/northwind/round-{r.number}")
+    event_types = factory.LazyAttribute(lambda r: [f"round-{r.number}"])

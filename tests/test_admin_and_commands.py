@@ -73,7 +73,7 @@ def test_status_action_moves_through_the_table_and_refuses_the_rest(superuser_cl
         {"action": "move_to_declined", "_selected_action": [waiting.pk, accepted.pk]}, follow=True,
     )
     assert b"Moved 1 to Declined." in response.content
-    assert b"cannot move from" in response.content
+    assert "cannot move to “Declined”".encode() in response.content
     waiting.refresh_from_db(), accepted.refresh_from_db()
     assert (waiting.status, waiting.current_stage, accepted.status) == ("declined", "decision", "accepted")
     change = StatusChange.objects.get(application=waiting)

@@ -8,7 +8,6 @@ and saves docs/screenshots/applications.png (the README shows it).
 import io
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -17,12 +16,12 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from applications.models import Application
+from applications.models import Application, bump_cohort_version
 from orphans.models import OrphanedInterview
 
-from .browser import BROWSER_MARKS, browser_page, short_lived_connections  # noqa: F401
+from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport  # noqa: F401
 
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "applications.png"
+SCREENSHOT = screenshot_path("applications.png")
 
 pytestmark = BROWSER_MARKS
 
@@ -58,9 +57,8 @@ def test_an_admin_filters_searches_and_opens_the_orphan_dialog(demo, live_server
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(tab)
     assert rows(page).count() == demo.applications.exclude(status="declined").count()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    # caret="initial": hiding the caret leaves style="" on every input, which htmx later restores
-    # from its history snapshot, an inline style our CSP refuses.
+    # caret="initial": hiding the caret leaves style="" on inputs, which htmx later restores from
+    # its history snapshot: an inline style our CSP refuses.
     page.screenshot(path=str(SCREENSHOT), full_page=False, caret="initial")
 
     # A status chip: the table alone is replaced and the URL follows.
@@ -70,24 +68,28 @@ def test_an_admin_filters_searches_and_opens_the_orphan_dialog(demo, live_server
     expect(rows(page)).to_have_count(scheduled.count())  # a locator wait: our CSP forbids eval
     past = scheduled.filter(interview_start__lt=timezone.now()).first()
     assert past is not None, "the demo has a past first-round interview"
-    struck = page.locator(f"#application-{past.pk} td.pipeline del")
-    assert struck.is_visible()
-    assert re.search(r"\d{1,2}:\d{2}", struck.inner_text())
+    held = page.locator(f"#application-{past.pk} td.pipeline")
+    assert "Held, needs decision" in held.inner_text()
+    assert re.search(r"\d{1,2}:\d{2}", held.inner_text())
+    # Needs action first: the held interviews lead the list.
+    first_row = page.locator("#application-table tbody tr[id^=application-]").first
+    assert "Held, needs decision" in first_row.inner_text()
     future = scheduled.filter(interview_start__gt=timezone.now()).first()
-    assert page.locator(f"#application-{future.pk} td.pipeline del").count() == 0
+    assert "Held" not in page.locator(f"#application-{future.pk} td.pipeline").inner_text()
 
     # Search, debounced, on top of the chip.
-    page.get_by_label("Search by name or email").fill(past.applicant_name.split()[1].upper())
+    page.get_by_label("Search by name, email or public id").fill(past.applicant_name.split()[1].upper())
     page.wait_for_url(re.compile(r"q="))
     expect(rows(page)).to_have_count(1)
     assert page.locator(f"#application-{past.pk}").is_visible()
 
-    # Live: a change elsewhere shows up when the page hears statusChanged (or after 60 s),
+    # Live: a change elsewhere shows up when the page hears statusChanged (or at the next 5 s poll),
     # in the table and, out of band, in the chips' counts.
     new_count = demo.applications.filter(status="new").count()
     assert page.locator("#status-count-new").inner_text() == str(new_count)
     Application.objects.filter(pk=past.pk).update(applicant_name="Renamed Elsewhere")
     Application.objects.filter(pk=demo.applications.filter(status="new").first().pk).update(status="declined")
+    bump_cohort_version(demo.pk)  # what every real change does after commit (raw updates do not)
     # Under load the refresh can race the debounced search's own request, and whichever is
     # answered last wins; the page catches up on the next event or poll, so send it again.
     for attempt in range(3):
@@ -122,7 +124,14 @@ def test_an_admin_filters_searches_and_opens_the_orphan_dialog(demo, live_server
     page.go_back()
     page.wait_for_url(re.compile(r"status=first_round_scheduled"))
     assert re.search(r"[?&]q=(&|$)", page.url)
-    expect(rows(page)).to_have_count(scheduled.count())  # a locator wait: our CSP forbids eval
+    expect(rows(page)).to_have_count(scheduled.count())  # locator waits: our CSP forbids eval
+    # The filter bar follows the URL: the chip is ticked again and the search box emptied.
+    expect(page.locator("#application-search")).to_have_value("")
+    assert page.locator("label.chip", has_text="First round scheduled").locator("input").is_checked()
+    assert not page.locator("label.chip", has_text="New").locator("input").is_checked()
+    page.go_back()
+    page.wait_for_url(tab)
+    expect(page.locator("label.chip input[value=first_round_scheduled]")).not_to_be_checked()
 
 
 def test_an_admin_changes_a_status_and_a_stale_form_is_refused_in_place(demo, live_server, browser_page):
@@ -136,12 +145,14 @@ def test_an_admin_changes_a_status_and_a_stale_form_is_refused_in_place(demo, li
 
     # Only the table's transitions are offered; htmx swaps the status panel in place.
     offered = page.locator("#application-status select option").all_inner_texts()
-    assert offered == ["Waiting for second round", "Accepted", "Waitlist", "Declined"]
+    assert offered == ["Choose…", "Waiting for second round", "Accepted", "Waitlist", "Declined"]
     page.get_by_label("Move to").select_option("accepted")
     page.get_by_label("Note (optional)").fill("Strong first round")
     page.get_by_role("button", name="Change status").click()
+    # A decision asks first, in place.
+    page.get_by_role("button", name="Yes, move to “Accepted”").click()
     page.wait_for_selector("#application-status >> text=Moved to “Accepted”.")
-    assert "is final" in page.locator("#application-status").inner_text()
+    assert "Reopen decision" in page.locator("#application-status").inner_text()
     application.refresh_from_db()
     assert application.status == "accepted"
     assert application.status_changes.get().note == "Strong first round"

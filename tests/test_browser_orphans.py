@@ -7,7 +7,6 @@ and the badge update in place, no reload), dismisses the other, and the dialog c
 
 import io
 import re
-from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -19,10 +18,10 @@ from django.test import Client
 from applications.models import Application, Cohort
 from orphans.models import OrphanedInterview
 
-from .browser import BROWSER_MARKS, browser_page, short_lived_connections  # noqa: F401
+from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport  # noqa: F401
 from .calcom_helpers import post, sample, with_email
 
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "orphan-modal.png"
+SCREENSHOT = screenshot_path("orphan-modal.png")
 
 pytestmark = BROWSER_MARKS
 
@@ -68,9 +67,8 @@ def test_an_admin_opens_the_modal_searches_matches_and_the_badge_count_drops(dem
     # Search (debounced) for her application by name, then match from the results.
     card.get_by_label("Search applications for ada.personal@gmail.com").fill("lovelace")
     page.wait_for_selector(f"#orphan-{ada_orphan.pk}-candidates >> text=Applications matching")
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    # caret="initial": hiding the caret leaves style="" on every input, which htmx later restores
-    # from its history snapshot, an inline style our CSP refuses.
+    # caret="initial": hiding the caret leaves style="" on inputs, which htmx later restores from
+    # its history snapshot: an inline style our CSP refuses.
     page.screenshot(path=str(SCREENSHOT), full_page=False, caret="initial")
     card.get_by_role("button", name="Match ada.personal@gmail.com to Ada Lovelace").click()
     page.wait_for_selector("#orphan-modal-body >> text=Matched ada.personal@gmail.com to Ada Lovelace")

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from scheduling import calcom
+from scheduling.providers import calcom
 
 from .calcom_helpers import SAMPLES, encode, sample, with_email
 

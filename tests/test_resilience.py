@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from applications.models import Application, StatusChange
 from orphans.models import OrphanedInterview
-from scheduling import calcom
+from scheduling.providers import calcom
 from scheduling import services as scheduling_services
 from scheduling.models import Booking, WebhookDelivery
 

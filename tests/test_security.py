@@ -22,7 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from applications.models import Application, Cohort
 from orphans.models import OrphanedInterview
-from scheduling import calcom
+from scheduling.providers import calcom
 from scheduling.models import Booking, WebhookDelivery
 
 from .calcom_helpers import encode, post, sample, with_email

@@ -128,10 +128,15 @@ def test_metadata_application_id_wins_over_email(client, cohort, ada):
     assert refreshed(ada).status == "waiting_first_round"
 
 
-def test_numeric_application_id_is_accepted(client, cohort):
+def test_numeric_application_id_is_refused_and_email_decides(client, cohort, ada):
+    # Anyone could add ?metadata[application_id]=17 to the public page and take over #17.
     application = ApplicationFactory(cohort=cohort, contact_email="x@example.org", status="new")
-    post(client, cohort, sample("booking_created", metadata={"application_id": str(application.pk)}))
-    assert refreshed(application).status == "first_round_scheduled"
+    response = post(client, cohort, sample("booking_created", metadata={"application_id": str(application.pk)}))
+    assert refreshed(application).status == "new"
+    assert refreshed(ada).status == "first_round_scheduled"
+    delivery = WebhookDelivery.objects.get(pk=response.json()["delivery"])
+    assert delivery.match_rule == "email"
+    assert "numbers are not accepted" in delivery.attention
 
 
 def test_application_id_of_another_cohort_is_ignored_and_email_decides(client, cohort, ada):
@@ -460,7 +465,7 @@ def test_bad_signatures_are_403_and_nothing_is_stored(client, cohort, ada, signa
 
 def test_another_cohorts_secret_cannot_post_here(client, cohort, ada):
     other = CohortFactory()
-    from scheduling import calcom
+    from scheduling.providers import calcom
 
     body = encode(sample("booking_created"))
     response = post(client, cohort, body, signature=calcom.sign(body, other.webhook_secret))
@@ -468,7 +473,7 @@ def test_another_cohorts_secret_cannot_post_here(client, cohort, ada):
 
 
 def test_rotated_secret_refuses_the_old_one(client, cohort, ada):
-    from scheduling import calcom
+    from scheduling.providers import calcom
 
     body = encode(sample("booking_created"))
     old = calcom.sign(body, cohort.webhook_secret)

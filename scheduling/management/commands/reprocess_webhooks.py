@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from scheduling.models import Outcome, WebhookDelivery
-from scheduling.services import process_delivery
+from scheduling.ingest import process_delivery
 
 
 class Command(BaseCommand):

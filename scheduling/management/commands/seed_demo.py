@@ -11,8 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from applications.models import Application, Cohort, Membership, Organization
-from scheduling import calcom
-from scheduling.calcom import BookingEvent
+from scheduling import invitations, links
+from scheduling.events import BookingEvent
+from scheduling.models import InterviewRound, Invitation
+from scheduling.providers import calcom
 from scheduling.services import apply_booking_event
 from scheduling.status import Status
 
@@ -36,6 +38,11 @@ LAST = ["Turing", "Liskov", "Shannon", "Hodgkin", "Dijkstra", "Allen", "Hopper",
         "Sutherland", "Clarke", "Johnson", "Lamport", "Hamilton", "Wirth", "Taussky", "Perlman",
         "Wilson", "Berners-Lee", "Taylor", "Diffie", "Matsumoto", "Alferov", "Easley", "Knuth",
         "Boyd", "Backus", "Conway", "Minsky", "Goldwasser", "Thompson", "Goldberg", "Stroustrup"]
+# Both rounds, with the event types of the shared samples (payload.type / payload.eventTypeId).
+DEMO_ROUNDS = [
+    (1, "https://cal.com/northwind/first-round-interview", ["first-round-interview", 88231]),
+    (2, "https://cal.com/northwind/final-round-interview", ["final-round-interview", 88232]),
+]
 # (status, how many, schedule kind) for the generated applicants.
 PLAN = [
     (Status.NEW, 4, None),
@@ -87,7 +94,9 @@ class Command(BaseCommand):
             # The secret is random (the model's default): send_webhook signs with whatever it is.
             cohort = Cohort.objects.create(organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT)
             self._applications(cohort)
+        self._rounds(cohort)
         site = settings.SITE_URL
+        ada = cohort.applications.filter(public_id="app_7f3c2a91").first()
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready: {cohort.applications.count()} applications in {cohort.name}.\n"
         ))
@@ -101,7 +110,40 @@ class Command(BaseCommand):
             f"  Webhook secret:  {cohort.webhook_secret}\n"
             f"  Replay a sample: .venv/bin/python manage.py send_webhook "
             f"../shared/calcom/samples/calcom_booking_created.json --cohort {cohort.slug}\n"
+            f"  Settings:        {site}/cohorts/{cohort.slug}/settings/  (both rounds set up)\n"
         )
+        if ada is not None and ada.status == Status.WAITING_FIRST_ROUND:
+            ref = links.make_ref(ada, 1)
+            self.stdout.write(
+                f"  Ada's bound link (round 1): {links.link_for(ada)[1]}\n"
+                f"  Book it with another email: .venv/bin/python manage.py send_webhook "
+                f"tests/fixtures/calcom/calcom_booking_created.json --cohort {cohort.slug} "
+                f"--application-id {ref} --email ada.personal@example.net\n"
+                f"  Send due reminders: .venv/bin/python manage.py send_reminders\n"
+            )
+
+    def _rounds(self, cohort):
+        """Set up both interview rounds (auto-invite, reminders after 3 days) and some past invitations."""
+        for number, url, event_types in DEMO_ROUNDS:
+            InterviewRound.objects.get_or_create(cohort=cohort, number=number, defaults={
+                "booking_url": url, "event_types": event_types, "auto_invite": True,
+                "remind_after_days": 3, "max_reminders": 2,
+            })
+        if Invitation.objects.filter(application__cohort=cohort).exists():
+            return
+        # Two applicants invited four days ago and never booked: `send_reminders` reminds them.
+        sent_at = timezone.now() - timedelta(days=4)
+        waiting = cohort.applications.filter(status=Status.WAITING_FIRST_ROUND, interview_booking_uid="",
+                                             pending_booking_uid="").exclude(public_id="app_7f3c2a91")
+        for application in waiting.order_by("pk")[:2]:
+            interview_round, link = links.link_for(application)
+            context = invitations.template_context(application, interview_round, link=link, since=sent_at)
+            subject, body = invitations.render_invitation(interview_round, context)
+            Invitation.objects.create(
+                application=application, round=1, entry="initial", source=Invitation.Source.MANUAL,
+                to_email=application.contact_email, booking_link=link, subject=subject, body=body,
+                state=Invitation.State.SENT, created_at=sent_at, sent_at=sent_at, attempts=1,
+            )
 
     def _admin_user(self, password):
         """Return (the demo superuser, whether it was created now with `password`)."""

@@ -1,104 +1,29 @@
 """Cal.com webhook deliveries: verify the signature and parse the body.
 
 Pure functions, no ORM: `verify(body, signature, secret)` and `parse(body)`.
-Provider JSON stops here; the rest of the app sees one frozen `BookingEvent`.
-Field sources and quirks are in ../shared/calcom/PROTOCOL.md (section numbers below).
+Provider JSON stops here; the rest of the app sees one frozen `BookingEvent`
+(scheduling/events.py). Field sources and quirks are in ../shared/calcom/PROTOCOL.md
+(section numbers below).
 """
 
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
+from scheduling.events import (  # noqa: F401  (re-exported: callers name triggers as calcom.X)
+    BOOKING_CANCELLED, BOOKING_CREATED, BOOKING_REJECTED, BOOKING_REQUESTED, BOOKING_RESCHEDULED,
+    BOOKING_TRIGGERS, MEETING_ENDED, NEW_BOOKING_TRIGGERS, PING, BookingEvent, ParseError,
+)
+
 SIGNATURE_HEADER = "X-Cal-Signature-256"
 NO_SECRET = "no-secret-provided"  # what Cal.com sends when the webhook has no secret (§5)
 
-BOOKING_CREATED = "BOOKING_CREATED"
-BOOKING_RESCHEDULED = "BOOKING_RESCHEDULED"
-BOOKING_REQUESTED = "BOOKING_REQUESTED"
-BOOKING_CANCELLED = "BOOKING_CANCELLED"
-BOOKING_REJECTED = "BOOKING_REJECTED"
-MEETING_ENDED = "MEETING_ENDED"
-PING = "PING"
-
-# Triggers that change a booking and so need a uid, times and the booker's email.
-BOOKING_TRIGGERS = frozenset(
-    {BOOKING_CREATED, BOOKING_RESCHEDULED, BOOKING_REQUESTED, BOOKING_CANCELLED,
-     BOOKING_REJECTED, MEETING_ENDED}
-)
-# Triggers that can bring a booking we have never seen (so may make an orphaned interview).
-NEW_BOOKING_TRIGGERS = frozenset({BOOKING_CREATED, BOOKING_RESCHEDULED, BOOKING_REQUESTED})
-
 _url = URLValidator(schemes=["http", "https"])
-
-
-class ParseError(ValueError):
-    """A verified body we cannot use; the message names the problem for the 400 response."""
-
-
-@dataclass(frozen=True)
-class BookingEvent:
-    """One Cal.com delivery, reduced to what scheduling needs.
-
-    All datetimes are timezone-aware UTC. Strings are stripped; absent optional
-    fields are "" (text) or None (times, numbers).
-
-    - trigger: `triggerEvent` (e.g. "BOOKING_CREATED").
-    - created_at: envelope `createdAt`, when Cal.com sent the webhook (§1); for the flat
-      MEETING_* shape it is the booking row's `createdAt`. None when absent.
-    - uid: `payload.uid`, the booking's public id; changes on reschedule (§3).
-    - ical_uid, ical_sequence: `payload.iCalUID` (stable across a reschedule chain) and
-      `payload.iCalSequence` (+1 per reschedule and on cancel).
-    - reschedule_uid: `payload.rescheduleUid`, the booking this one replaces; for the flat
-      MEETING_* shape, the row's `fromReschedule`.
-    - start, end: `payload.startTime` / `payload.endTime`.
-    - email, name: the booker, from `responses.email.value` / `responses.name.value`, else
-      `attendees[0]`; email is lower-cased.
-    - time_zone: `attendees[0].timeZone` (IANA name), the booker's own zone.
-    - meeting_url: `metadata.videoCallUrl`, else `videoCallData.url`, else `location` when it
-      is an http(s) URL (§2: do not trust `location` otherwise).
-    - event_type, title: `payload.type` (event-type slug) and `payload.eventTitle` or `title`.
-    - application_id: `metadata.application_id`, else the hidden booking question
-      `application-id` / `application_id` in `responses` (§2).
-    - booking_status: `payload.status` ("ACCEPTED", "PENDING", "CANCELLED", "REJECTED").
-    - request_reschedule: `payload.requestReschedule` on BOOKING_CANCELLED (§3 edge 1).
-    - reason: `cancellationReason` or `rejectionReason`.
-    """
-
-    trigger: str
-    created_at: datetime | None = None
-    uid: str = ""
-    ical_uid: str = ""
-    ical_sequence: int | None = None
-    reschedule_uid: str = ""
-    start: datetime | None = None
-    end: datetime | None = None
-    email: str = ""
-    name: str = ""
-    time_zone: str = ""
-    meeting_url: str = ""
-    event_type: str = ""
-    title: str = ""
-    application_id: str = ""
-    booking_status: str = ""
-    request_reschedule: bool = False
-    reason: str = ""
-    content_hash: str = ""
-
-    @property
-    def logical_key(self):
-        """Return "TRIGGER:uid:createdAt" (PROTOCOL.md §5), the event's identity.
-
-        It names the event independently of how the JSON was serialised, so a
-        re-serialised redelivery is recognised as the same event. Without a
-        createdAt, the hash of the canonically re-serialised body stands in for it.
-        """
-        when = self.created_at.isoformat() if self.created_at else f"sha256={self.content_hash}"
-        return f"{self.trigger}:{self.uid}:{when}"
 
 
 def sign(body, secret):
@@ -210,6 +135,7 @@ def parse(body):
         time_zone=time_zone,
         meeting_url=_meeting_url(payload, metadata),
         event_type=_text(payload, "type", where, lenient=True),
+        event_type_id=_event_type_id(payload.get("eventTypeId")),
         title=_text(payload, "eventTitle", where, lenient=True)
         or _text(payload, "title", where, lenient=True),
         application_id=_application_id(payload, metadata),
@@ -217,6 +143,7 @@ def parse(body):
         request_reschedule=payload.get("requestReschedule") is True,
         reason=reason[:2000],
         content_hash=content_hash,
+        **_manage_links(payload, uid),
     )
 
 
@@ -348,6 +275,39 @@ def _meeting_url(payload, metadata):
         payload.get("location"),
     ]
     return next((_clean(c) for c in candidates if _is_url(c)), "")
+
+
+# Where a booker manages a Cal.com booking when the payload names no `bookerUrl` (Cal.com's
+# WEBAPP_URL for cal.com itself).
+DEFAULT_BOOKER_URL = "https://app.cal.com"
+
+
+def _manage_links(payload, uid):
+    """Return {reschedule_url, cancel_url}: the booker's own pages for booking `uid`.
+
+    Cal.com builds them as `<bookerUrl>/reschedule/<uid>` and
+    `<bookerUrl>/booking/<uid>?cancel=true` (packages/lib/CalEventParser.ts,
+    getRescheduleLink / getCancelLink); `bookerUrl` is the payload's (§2, "present when
+    set"). An event type with `disableRescheduling` / `disableCancelling` gets no link.
+    """
+    booker = payload.get("bookerUrl")
+    booker = _clean(booker).rstrip("/") if _is_url(booker) else DEFAULT_BOOKER_URL
+    quoted = quote(uid, safe="")
+    return {
+        "reschedule_url": "" if payload.get("disableRescheduling") is True
+        else f"{booker}/reschedule/{quoted}",
+        "cancel_url": "" if payload.get("disableCancelling") is True
+        else f"{booker}/booking/{quoted}?cancel=true&allRemainingBookings=false",
+    }
+
+
+def _event_type_id(value):
+    """Return `payload.eventTypeId` (an int on the wire) as a string of digits, or ""."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        return str(value).strip()[:20]
+    return ""
 
 
 def _application_id(payload, metadata):

@@ -1,0 +1,242 @@
+"""Merge an event into its Booking row, and derive an application's schedule from its bookings."""
+
+from collections import defaultdict
+
+from django.utils import timezone
+
+from applications.models import Application, bump_cohort_version
+
+from . import events
+from .models import Booking, ScheduleChange
+from .status import SCHEDULED, status_after_booking, status_after_cancel
+
+STATE_FOR_TRIGGER = {
+    events.BOOKING_CREATED: Booking.State.ACCEPTED,
+    events.BOOKING_RESCHEDULED: Booking.State.ACCEPTED,
+    events.BOOKING_REQUESTED: Booking.State.PENDING,
+    events.BOOKING_CANCELLED: Booking.State.CANCELLED,
+    events.BOOKING_REJECTED: Booking.State.REJECTED,
+}
+# A successor in one of these states has not replaced its predecessor (yet).
+NOT_SUPERSEDING = frozenset({Booking.State.PENDING, Booking.State.REJECTED})
+
+
+def merge_booking_event(cohort, event, application, *, at):
+    """Fold `event` into the Booking row for its uid (created if new) and return the row.
+
+    Links (`iCalUID`, `rescheduleUid`) are always kept. State and schedule follow
+    the event only when it is newer, by (`at`, iCalSequence), than the newest one
+    already applied: an old event arriving late never overwrites newer state.
+    MEETING_ENDED only records when the interview ended. `at` is an aware UTC
+    datetime, the event's createdAt.
+    """
+    booking, created = Booking.objects.select_for_update().get_or_create(
+        cohort=cohort, uid=event.uid[:64], defaults={"application": application}
+    )
+    if event.ical_uid:
+        booking.ical_uid = event.ical_uid[:200]
+    if event.reschedule_uid and event.reschedule_uid != event.uid:
+        booking.reschedule_uid = event.reschedule_uid[:64]
+
+    sequence = -1 if event.ical_sequence is None else event.ical_sequence
+    if booking.last_event_at is None:
+        newer = True
+    elif event.created_at is None and sequence >= 0 and booking.last_sequence >= 0:
+        # No createdAt to order by (only our arrival time): Cal.com's sequence is the better clock.
+        newer = sequence > booking.last_sequence
+    else:
+        newer = (at, sequence) > (booking.last_event_at, booking.last_sequence)
+    if event.trigger == events.MEETING_ENDED:
+        booking.ended_at = booking.ended_at or event.end
+        if booking.start is None:
+            _copy_schedule(booking, event)
+        if created and event.booking_status == "ACCEPTED":
+            # A meeting we hear of only as it ends (we missed its booking) still took place;
+            # without a state it would count as a reschedule that cancelled its predecessor.
+            booking.state = Booking.State.ACCEPTED
+    elif newer:
+        booking.state = STATE_FOR_TRIGGER[event.trigger]
+        cancelled = event.trigger == events.BOOKING_CANCELLED
+        booking.request_reschedule = cancelled and event.request_reschedule
+        booking.reason = event.reason if event.trigger in (
+            events.BOOKING_CANCELLED, events.BOOKING_REJECTED) else ""
+        booking.last_event_at, booking.last_sequence = at, sequence
+        _copy_schedule(booking, event)
+    elif booking.start is None:
+        _copy_schedule(booking, event)  # a stale event still tells us when the booking was
+    booking.updated_at = timezone.now()
+    booking.save()
+    return booking
+
+
+def _copy_schedule(booking, event):
+    booking.start, booking.end = event.start, event.end
+    # Cancel and reject bodies carry no metadata (§4): keep the link we had.
+    booking.meeting_url = event.meeting_url or booking.meeting_url
+    booking.email = event.email or booking.email
+    booking.name = event.name or booking.name
+    booking.time_zone = event.time_zone or booking.time_zone
+    booking.event_type = (event.title or event.event_type or booking.event_type)[:200]
+    booking.reschedule_url = event.reschedule_url[:500] or booking.reschedule_url
+    booking.cancel_url = event.cancel_url[:500] or booking.cancel_url
+
+
+# --- deriving an application's schedule from its bookings --------------------------------
+
+
+def sync_application(application, *, touched, opens, move_status=True, delivery=None, user=None,
+                     note=""):
+    """Recompute `application`'s schedule and status from its bookings after `touched` changed.
+
+    `application` must be locked (select_for_update) by the caller's transaction.
+    The current interview is the newest live (accepted, not rescheduled away)
+    booking in `touched`'s chain. If the application's current booking belongs to
+    another chain and is still live, it stays current unless `opens` (a new or
+    moved booking: the newest booking wins). Then the status follows the one
+    state machine: a booking schedules `new`/`waiting_*`; losing it reverts
+    `*_scheduled` to `waiting_*` (skipped when `move_status` is False: a meeting
+    that ended records the interview only). The cause (`delivery` or `user`, and
+    `note`) goes on the StatusChange. Returns a sentence saying what changed.
+    """
+    bookings = list(application.bookings.all())
+    _retire_applicant_claims(application, touched, bookings, opens=opens)
+    successors = defaultdict(list)
+    for b in bookings:
+        if b.reschedule_uid:
+            successors[b.reschedule_uid].append(b)
+
+    def superseded(b):
+        return any(s.state not in NOT_SUPERSEDING for s in successors[b.uid])
+
+    def live(b):
+        return b.state == Booking.State.ACCEPTED and not superseded(b)
+
+    def recency(b):
+        return (b.last_event_at or b.created_at, b.last_sequence, b.pk)
+
+    def newest(candidates):
+        return max(candidates, key=recency, default=None)
+
+    chain = _chain_of(touched, bookings)
+    candidate = newest(b for b in chain if live(b))
+    previous = next((b for b in bookings if b.uid == application.interview_booking_uid), None)
+    if previous is not None and previous not in chain and live(previous):
+        # Another booking is current. The touched one replaces it only if it is a new booking
+        # newer than it: a late copy of an older round's create must not bring that round back.
+        takes_over = (opens and candidate is not None and candidate.pk == touched.pk
+                      and recency(candidate) > recency(previous))
+        current = candidate if takes_over else previous
+    else:
+        current = candidate
+
+    pending = newest(b for b in bookings if b.state == Booking.State.PENDING and not superseded(b))
+    asked = None
+    if current is None:
+        asked = newest(b for b in chain if b.state == Booking.State.CANCELLED
+                       and b.request_reschedule and not superseded(b))
+    fields = {
+        "interview_start": current.start if current else None,
+        "interview_end": current.end if current else None,
+        "interview_meeting_url": current.meeting_url if current else "",
+        "interview_booking_uid": current.uid if current else "",
+        "interview_time_zone": current.time_zone if current else "",
+        "interview_event_type": current.event_type if current else "",
+        "interview_ended_at": current.ended_at if current else None,
+        "interview_kind": current.kind if current else "",
+        "interview_unverified": current.unverified if current else False,
+        "interview_round": current.round if current else None,
+        "pending_booking_uid": pending.uid if pending else "",
+        "pending_start": pending.start if pending else None,
+        "pending_end": pending.end if pending else None,
+        "reschedule_requested": asked is not None,
+        "reschedule_reason": asked.reason if asked else "",
+    }
+    previous_uid = application.interview_booking_uid
+    was_scheduled = bool(previous_uid)
+    changed = [name for name, value in fields.items() if getattr(application, name) != value]
+    if changed:
+        fields["updated_at"] = timezone.now()
+        Application.objects.filter(pk=application.pk).update(**fields)
+        bump_cohort_version(application.cohort_id)
+        for name, value in fields.items():
+            setattr(application, name, value)
+
+    target = None
+    if not move_status:
+        pass
+    elif current is not None and current.uid != previous_uid:
+        # Only a booking that has just become current schedules; events that leave the current
+        # booking as it was (a pending request, a stale copy) do not move the status.
+        target = status_after_booking(application.status)
+    elif current is None and was_scheduled:
+        target = status_after_cancel(application.status)
+    words = []
+    if current is not None:
+        when = f" at {current.start:%Y-%m-%d %H:%M} UTC" if current.start else ""
+        words.append(f"interview {current.uid}{when}")
+    elif was_scheduled:
+        words.append("schedule cleared")
+    if target is not None:
+        old = application.status
+        application.move_to(target, delivery=delivery, user=user, note=note)
+        words.append(f"{old} → {target}")
+    if pending is not None:
+        words.append(f"pending confirmation {pending.uid}")
+    if asked is not None:
+        words.append("reschedule requested by the host")
+    if not words:
+        words.append("no change to the schedule" if not changed else "booking details updated")
+    sentence = "; ".join(words)
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+def _retire_applicant_claims(application, touched, bookings, *, opens):
+    """Cancel the applicant's own claim ("I've booked") that a provider's booking now replaces.
+
+    An applicant's word holds the schedule only until the provider tells us about a
+    booking (issue 9): an accepted provider booking that opens while the application
+    is scheduled on such a claim takes its place, whichever is newer. Claims of
+    earlier rounds (the status has moved on) are history and stay as they were.
+    Updates `bookings` in place; writes a ScheduleChange per claim replaced.
+    """
+    if not opens or touched.by_hand or touched.state != Booking.State.ACCEPTED:
+        return
+    if application.status not in SCHEDULED:
+        return
+    for claim in bookings:
+        if claim.kind != Booking.Kind.APPLICANT or claim.state != Booking.State.ACCEPTED:
+            continue
+        claim.state = Booking.State.CANCELLED
+        claim.reason = f"Replaced by the provider's booking {touched.uid}."
+        claim.updated_at = timezone.now()
+        Booking.objects.filter(pk=claim.pk).update(
+            state=claim.state, reason=claim.reason, updated_at=claim.updated_at)
+        ScheduleChange.objects.create(
+            application=application, booking=touched,
+            action=ScheduleChange.Action.APPLICANT_REPLACED,
+            detail=f"The provider's booking {touched.uid} replaces what the applicant reported.",
+        )
+
+
+def _chain_of(touched, bookings):
+    """Return the bookings connected to `touched` by rescheduleUid links or a shared iCalUID."""
+    parent = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a, b):
+        parent[find(a)] = find(b)
+
+    for b in bookings:
+        find(("uid", b.uid))
+        if b.reschedule_uid:
+            union(("uid", b.uid), ("uid", b.reschedule_uid))
+        if b.ical_uid:
+            union(("uid", b.uid), ("ical", b.ical_uid))
+    root = find(("uid", touched.uid))
+    return [b for b in bookings if find(("uid", b.uid)) == root]

@@ -1,0 +1,138 @@
+"""Store → dedupe → process one webhook delivery, for any provider.
+
+The flow for one delivery (PROTOCOL.md §10): `receive_calcom_delivery` stores the
+raw body (unique on its sha256 and on its logical key), then `process_delivery`
+locks the stored row and runs `apply_booking_event` in one transaction, writing
+the outcome back on the row.
+"""
+
+import hashlib
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import SETTLED, Outcome, WebhookDelivery
+from .providers import calcom
+from .services import Result, apply_booking_event
+
+logger = logging.getLogger(__name__)
+
+
+def receive_calcom_delivery(cohort, body):
+    """Store a verified Cal.com body for `cohort`, then apply it exactly once.
+
+    `body` is the raw request bytes. Returns (WebhookDelivery, Result). The
+    delivery is stored before anything is applied; a body we cannot use is stored
+    with outcome "rejected" and a Result whose detail names the problem. A
+    byte-identical or re-serialised redelivery of an event already settled gets
+    outcome "duplicate" and changes nothing; one whose first copy failed is
+    applied now. Raises OperationalError/InterfaceError when the database is
+    unreachable (the caller answers 503; the stored row waits for a redelivery).
+    """
+    event, error = None, ""
+    if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
+        error = f"Body is {len(body)} bytes; the limit is {settings.WEBHOOK_MAX_BODY_BYTES} (1 MiB)."
+    else:
+        try:
+            event = calcom.parse(body)
+        except calcom.ParseError as exc:
+            error = str(exc)
+    fields = {
+        "cohort": cohort,
+        "body": body,
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "trigger_event": (event.trigger if event else calcom.peek_trigger(body))[:64],
+        "booking_uid": event.uid[:64] if event else "",
+        "event_created_at": event.created_at if event else None,
+        "logical_key": (event.logical_key[:200] or None) if event else None,
+    }
+    if error:
+        fields.update(outcome=Outcome.REJECTED, error=error, processed_at=timezone.now())
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(**fields)
+    except IntegrityError:
+        return _redelivered(fields, event)
+    if error:
+        return delivery, Result(Outcome.REJECTED, error)
+    return delivery, process_delivery(delivery, event)
+
+
+def _redelivered(fields, event):
+    """Handle a body whose sha256 or logical key is already stored."""
+    cohort = fields["cohort"]
+    original = WebhookDelivery.objects.filter(cohort=cohort, sha256=fields["sha256"]).first()
+    if original is not None:
+        WebhookDelivery.objects.filter(pk=original.pk).update(redeliveries=F("redeliveries") + 1)
+    else:
+        original = WebhookDelivery.objects.get(cohort=cohort, logical_key=fields["logical_key"])
+        # A re-serialised copy: keep its bytes too, marked as the duplicate it is.
+        fields.update(logical_key=None, outcome=Outcome.DUPLICATE, duplicate_of=original,
+                      detail=f"Same event as delivery #{original.pk}.", processed_at=timezone.now())
+        try:
+            with transaction.atomic():
+                WebhookDelivery.objects.create(**fields)
+        except IntegrityError:
+            pass  # the very same re-serialised bytes arrived twice at once; one copy is enough
+    if original.outcome == Outcome.REJECTED:
+        return original, Result(Outcome.REJECTED, original.error)
+    if original.outcome in SETTLED:
+        return original, Result(Outcome.DUPLICATE, f"Already received as delivery #{original.pk}.")
+    # The first copy never finished (crash, lost connection): this redelivery completes it.
+    return original, process_delivery(original, event if fields.get("outcome") is None else None)
+
+
+def process_delivery(delivery, event=None):
+    """Apply a stored delivery in one transaction and record its outcome on the row.
+
+    `event` is the parsed BookingEvent, parsed again from the stored bytes when
+    None (reprocessing). Returns a Result; a delivery already settled gives
+    outcome "duplicate" and is left as it is, except a rejected one, which is
+    parsed again (the parser may have learnt since). An unexpected error is recorded as
+    outcome "failed" with the error and returned, so the delivery can be retried.
+    Database connection errors propagate.
+    """
+    try:
+        with transaction.atomic():
+            # of=("self",): lock the delivery only; locking its cohort too would queue every
+            # delivery of the cohort behind this one.
+            locked = (WebhookDelivery.objects.select_for_update(of=("self",))
+                      .select_related("cohort").get(pk=delivery.pk))
+            if locked.outcome in SETTLED and locked.outcome != Outcome.REJECTED:
+                return Result(Outcome.DUPLICATE, f"Already processed as delivery #{locked.pk}.")
+            if event is None:
+                event = calcom.parse(locked.body_bytes)
+            result = apply_booking_event(event, cohort=locked.cohort, delivery=locked)
+            locked.outcome, locked.detail, locked.error = result.outcome, result.detail[:500], ""
+            locked.application = result.application
+            locked.match_rule, locked.attention = result.match_rule, result.attention[:300]
+            locked.attempts += 1
+            locked.processed_at = timezone.now()
+            locked.save(update_fields=["outcome", "detail", "error", "application", "attempts",
+                                       "processed_at", "match_rule", "attention"])
+    except calcom.ParseError as exc:
+        _record_failure(delivery, Outcome.REJECTED, str(exc))
+        return Result(Outcome.REJECTED, str(exc))
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        logger.exception("Applying webhook delivery #%s failed", delivery.pk)
+        message = f"{type(exc).__name__}: {exc}"
+        try:
+            _record_failure(delivery, Outcome.FAILED, message)
+        except DatabaseError:
+            logger.exception("Could not record the failure of delivery #%s", delivery.pk)
+        return Result(Outcome.FAILED, message)
+    delivery.outcome = result.outcome
+    return result
+
+
+def _record_failure(delivery, outcome, message):
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        outcome=outcome, error=message[:5000], attempts=F("attempts") + 1,
+        processed_at=timezone.now(),
+    )
+    delivery.outcome = outcome

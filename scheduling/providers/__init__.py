@@ -1,0 +1,1 @@
+"""One module per scheduling provider: verify and parse its webhook bodies (pure, no ORM)."""
