@@ -10,7 +10,6 @@ imports from them (STYLE.md, import direction).
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponseRedirect
@@ -23,7 +22,7 @@ from django_htmx.http import trigger_client_event
 
 from scheduling.status import InvalidTransition, Status, StatusConflict
 
-from .access import cohorts_with_role, org_admin_required
+from .access import check_org_admin, cohorts_with_role, org_admin_required
 from . import pipeline
 from .export import csv_response
 from .forms import (
@@ -319,9 +318,8 @@ def application_reopen(request, slug, pk):
     `application_change_status` (htmx: the status panel and `statusChanged`).
     """
     cohort = _cohort_or_404(request, slug)
+    check_org_admin(request.user, cohort.organization, "reopen a decision")
     application = get_object_or_404(cohort.applications.all(), pk=pk)
-    if not can_edit(request, cohort):
-        raise PermissionDenied("Only an org admin can reopen a decision.")
     form = ReopenForm(application, request.POST)
     moved = None
     if form.is_valid():
