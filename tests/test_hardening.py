@@ -7,7 +7,7 @@ import time
 import pytest
 from django.test import Client
 
-from scheduling import calcom
+from scheduling.providers import calcom
 from scheduling.log_masking import mask_webhook_keys
 from scheduling.models import WebhookDelivery
 
