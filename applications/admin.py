@@ -46,11 +46,14 @@ class CohortAdmin(OrganizationScopedAdmin):
     list_display = ("name", "slug", "organization", "created_at")
     list_filter = ("organization",)
     search_fields = ("name", "slug")
-    exclude = ("webhook_key", "webhook_secret")
-    readonly_fields = ("webhook_url", "webhook_secret_masked")
+    # Secrets and the URL key are shown masked, never as form values (set them on the cohort's
+    # settings page; rotate the Cal.com ones with the actions below).
+    exclude = ("webhook_key", "webhook_secret", "calendly_signing_key", "cronofy_client_secret")
+    readonly_fields = ("webhook_url", "webhook_secret_masked", "calendly_webhook_url", "cronofy_webhook_url",
+                       "calendly_signing_key_masked", "cronofy_client_secret_masked")
     actions = ["rotate_secret", "rotate_key"]
 
-    @admin.display(description="Webhook URL")
+    @admin.display(description="Webhook URL (Cal.com)")
     def webhook_url(self, obj):
         if not obj.pk:
             return "-"
@@ -59,6 +62,22 @@ class CohortAdmin(OrganizationScopedAdmin):
     @admin.display(description="Webhook secret")
     def webhook_secret_masked(self, obj):
         return mask(obj.webhook_secret) if obj.pk else "-"
+
+    @admin.display(description="Webhook URL (Calendly)")
+    def calendly_webhook_url(self, obj):
+        return obj.webhook_path("calendly").replace(obj.webhook_key, mask(obj.webhook_key)) if obj.pk else "-"
+
+    @admin.display(description="Webhook URL (Cronofy)")
+    def cronofy_webhook_url(self, obj):
+        return obj.webhook_path("cronofy").replace(obj.webhook_key, mask(obj.webhook_key)) if obj.pk else "-"
+
+    @admin.display(description="Calendly signing key")
+    def calendly_signing_key_masked(self, obj):
+        return mask(obj.calendly_signing_key) or "-"
+
+    @admin.display(description="Cronofy client secret")
+    def cronofy_client_secret_masked(self, obj):
+        return mask(obj.cronofy_client_secret) or "-"
 
     @admin.action(description="Rotate the webhook signing secret")
     def rotate_secret(self, request, queryset):

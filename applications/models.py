@@ -119,6 +119,14 @@ class Cohort(models.Model):
     reply_to_email = models.EmailField(
         blank=True, help_text="Where applicants write back; named on their page when a link no longer works.",
     )
+    # Other providers' secrets are theirs to issue: pasted in by an admin, empty until then
+    # (and until then that provider's webhook answers 403 saying so).
+    calendly_signing_key = models.CharField(
+        max_length=200, blank=True,
+        help_text="The signing key of the cohort's Calendly webhook subscription.")
+    cronofy_client_secret = models.CharField(
+        max_length=200, blank=True,
+        help_text="The client secret of the Cronofy application that sends Scheduler notifications.")
     created_at = models.DateTimeField(default=timezone.now)
     overdue_days = models.PositiveSmallIntegerField(
         default=7, help_text="Days an application may wait for an interview before the tab flags it overdue.",
@@ -159,11 +167,12 @@ class Cohort(models.Model):
         self.webhook_secret = new_webhook_secret()
         self.save(update_fields=["webhook_secret"])
 
-    def webhook_path(self):
-        """Return the path Cal.com posts to, with its trailing slash (PROTOCOL.md §5)."""
+    def webhook_path(self, provider="calcom"):
+        """Return the path `provider` ("calcom", "calendly", "cronofy") posts to, with its
+        trailing slash (PROTOCOL.md §5: a redirect is a failed delivery)."""
         from django.urls import reverse
 
-        return reverse("scheduling:calcom_webhook", args=[self.webhook_key])
+        return reverse(f"scheduling:{provider}_webhook", args=[self.webhook_key])
 
 
 def bump_cohort_version(cohort_id):
@@ -254,6 +263,11 @@ class Application(models.Model):
     interview_unverified = models.BooleanField(default=False)
     # The round of the current interview's event type (InterviewRound.event_types); null: unknown.
     interview_round = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Who interviews, where (when not a link), and whether the applicant missed it:
+    # copied from the current booking for the tab's Pipeline column.
+    interview_organizer = models.CharField(max_length=200, blank=True)
+    interview_location = models.CharField(max_length=300, blank=True)
+    interview_no_show = models.BooleanField(default=False)
 
     # A booking waiting for the host's confirmation (BOOKING_REQUESTED).
     pending_booking_uid = models.CharField(max_length=64, blank=True)

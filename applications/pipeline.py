@@ -29,6 +29,7 @@ DECISION = frozenset({Status.NEEDS_FIRST_DECISION, Status.NEEDS_FINAL_DECISION})
 
 # "Needs action first": lower ranks sort first; every other state is REST.
 RANK = {
+    "no_show": 0,      # the applicant missed the interview: an admin decides what follows
     "held": 0,         # the interview took place, the status still says scheduled
     "reschedule": 1,   # the host asked the applicant for a new time
     "wrong_round": 2,  # booked the other round's event type while waiting (status left as it was)
@@ -42,6 +43,7 @@ INTERVIEW_KEYS = frozenset({"held", "now", "today", "tomorrow", "upcoming"})
 
 # What the filter bar's Pipeline select and the home page's links can filter on.
 FILTERS = [
+    ("no_show", "No-show"),
     ("held", "Held, needs decision"),
     ("reschedule", "Reschedule requested"),
     ("wrong_round", "Booked the wrong round"),
@@ -116,6 +118,9 @@ def pipeline_state(application, *, now, overdue_days, tz=None):
     if a.status in SCHEDULED and a.interview_start:
         start = a.interview_start
         end = a.interview_end or start + DEFAULT_LENGTH
+        if a.interview_no_show and start <= now:
+            # Marked by the host or Cal Video (issue 11); the status is the admin's to move.
+            return _state("no_show", "No-show", "attention", at=start, note=_round_note(a))
         if a.interview_ended_at or end <= now:
             return _state("held", "Held, needs decision", "attention", at=a.interview_ended_at or end,
                           note=_round_note(a))
@@ -191,6 +196,7 @@ def _rules(now, overdue_days, tz):
     today, tomorrow = _day(tz, now, 0), _day(tz, now, 1)
     return [
         ("reschedule", Q(reschedule_requested=True)),
+        ("no_show", scheduled & Q(interview_no_show=True, interview_start__lte=now)),
         ("held", held),
         ("unverified", scheduled & Q(interview_unverified=True)),
         ("today", scheduled & Q(interview_start__gte=today[0], interview_start__lt=today[1])),

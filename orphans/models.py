@@ -1,4 +1,4 @@
-"""Orphaned interviews: Cal.com bookings we could not match to an application."""
+"""Orphaned interviews: bookings (from any provider) we could not match to an application."""
 
 from datetime import timedelta
 
@@ -63,6 +63,8 @@ class OrphanedInterview(models.Model):
 
     cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="orphans")
     booking_uid = models.CharField(max_length=64)
+    # A seat of a seated slot (PROTOCOL.md §3-4): its attendee email; empty otherwise.
+    attendee_key = models.CharField(max_length=254, blank=True)
     ical_uid = models.CharField(max_length=200, blank=True)
     email = models.EmailField()
     name = models.CharField(max_length=200, blank=True)
@@ -105,7 +107,8 @@ class OrphanedInterview(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         constraints = [
-            models.UniqueConstraint(fields=["cohort", "booking_uid"], name="orphan_once_per_booking")
+            models.UniqueConstraint(fields=["cohort", "booking_uid", "attendee_key"],
+                                    name="orphan_once_per_seat")
         ]
         indexes = [
             models.Index(fields=["cohort", "resolved_at"], name="orphan_cohort_resolved"),

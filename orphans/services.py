@@ -71,7 +71,7 @@ def record_orphan(cohort, booking, *, reason, delivery=None, application_ref="",
         "event_type": booking.event_type,
     }
     orphans = OrphanedInterview.objects.select_for_update().filter(cohort=cohort)
-    exact = orphans.filter(booking_uid=booking.uid).first()
+    exact = orphans.filter(booking_uid=booking.uid, attendee_key=booking.attendee_key).first()
     bump_cohort_version(cohort.pk)
     if exact is not None:
         _update(exact, details)
@@ -79,21 +79,24 @@ def record_orphan(cohort, booking, *, reason, delivery=None, application_ref="",
     chain = Q(booking_uid=previous_uid) if previous_uid else Q(pk__in=[])
     if booking.ical_uid:
         chain |= Q(ical_uid=booking.ical_uid)
-    moved = orphans.filter(chain, resolved_at__isnull=True).order_by("-created_at").first()
+    moved = (orphans.filter(chain, attendee_key=booking.attendee_key, resolved_at__isnull=True)
+             .order_by("-created_at").first())
     if moved is not None:
         # Deliveries come in any order: an older booking of the chain arriving late must not
         # pull the orphan back from the booking that replaced it.
-        if not Booking.objects.filter(cohort=cohort, reschedule_uid=booking.uid).exists():
+        if not Booking.objects.filter(cohort=cohort, reschedule_uid=booking.uid,
+                                      attendee_key=booking.attendee_key).exists():
             _update(moved, {**details, "booking_uid": booking.uid})
         return moved
     # The delivery matched nothing, but an admin may have matched the chain since (we waited
     # for their lock above): then this booking is theirs too, and must not become an orphan.
     chain = Booking.objects.linked_to(booking.uid, reschedule_uid=previous_uid or booking.reschedule_uid,
-                                      ical_uid=booking.ical_uid)
+                                      ical_uid=booking.ical_uid, attendee_key=booking.attendee_key,
+                                      rescheduled_to_uid=booking.rescheduled_to_uid)
     if chain.filter(cohort=cohort, application__isnull=False).exists():
         raise ChainMatchedMeanwhile(booking.uid)
     orphan, created = OrphanedInterview.objects.get_or_create(
-        cohort=cohort, booking_uid=booking.uid,
+        cohort=cohort, booking_uid=booking.uid, attendee_key=booking.attendee_key,
         defaults={**details, "reason": reason, "delivery": delivery,
                   "application_ref": application_ref[:64]},
     )
@@ -119,7 +122,8 @@ def close_orphan_for_booking(cohort, booking, application):
     booking was cancelled or rejected in Cal.com. Returns the number closed (0 or 1).
     """
     open_orphans = OrphanedInterview.objects.filter(
-        cohort=cohort, booking_uid=booking.uid, resolved_at__isnull=True
+        cohort=cohort, booking_uid=booking.uid, attendee_key=booking.attendee_key,
+        resolved_at__isnull=True,
     )
     now = timezone.now()
     closed = 0
@@ -131,7 +135,7 @@ def close_orphan_for_booking(cohort, booking, application):
     elif booking.state in ("cancelled", "rejected"):
         closed = open_orphans.update(
             resolved_at=now, resolution=OrphanedInterview.Resolution.DISMISSED,
-            dismiss_reason=f"Booking {booking.state} in Cal.com",
+            dismiss_reason=f"Booking {booking.state} in {booking.get_kind_display()}",
         )
     if closed:
         bump_cohort_version(cohort.pk)
@@ -298,6 +302,7 @@ def match_orphan(orphan, application, *, user, remember_email=True):
         # Orphans of earlier bookings of the chain (orphaned too) are settled by this match.
         OrphanedInterview.objects.filter(
             cohort=locked.cohort_id, resolved_at__isnull=True, booking_uid__in=[b.uid for b in chain],
+            attendee_key=booking.attendee_key,
         ).update(resolved_at=now, resolved_by=user, resolution=OrphanedInterview.Resolution.MATCHED,
                  application=application)
         # The deliveries of those bookings now concern the application (its detail page lists them).
@@ -324,7 +329,7 @@ def _lock_booking_and_orphan(orphan):
     for _ in range(3):
         seen = OrphanedInterview.objects.get(pk=orphan.pk)
         booking, _ = Booking.objects.select_for_update().get_or_create(
-            cohort_id=seen.cohort_id, uid=seen.booking_uid,
+            cohort_id=seen.cohort_id, uid=seen.booking_uid, attendee_key=seen.attendee_key,
             defaults={
                 "ical_uid": seen.ical_uid, "state": Booking.State.ACCEPTED, "start": seen.start,
                 "end": seen.end, "meeting_url": seen.meeting_url, "email": seen.email,

@@ -14,15 +14,15 @@ class WebhookDeliveryAdmin(OrganizationScopedAdmin):
     """Deliveries. Lists never load the raw bodies (up to 1 MiB each, 8 MiB for old rows): they
     show each body's size, counted by the database; one delivery's page shows its body."""
 
-    list_display = ("id", "received_at", "cohort", "trigger_event", "booking_uid", "outcome",
+    list_display = ("id", "received_at", "cohort", "provider", "trigger_event", "booking_uid", "outcome",
                     "application", "match_rule", "attempts", "redeliveries", "body_size")
-    list_filter = ("outcome", "trigger_event", "match_rule", "cohort")
+    list_filter = ("provider", "outcome", "trigger_event", "match_rule", "cohort")
     search_fields = ("booking_uid", "sha256", "logical_key", "detail", "error")
     list_select_related = ("cohort", "application")
     date_hierarchy = "received_at"
     actions = ["reprocess"]
     exclude = ("body",)
-    readonly_fields = ("cohort", "received_at", "sha256", "trigger_event", "booking_uid",
+    readonly_fields = ("cohort", "provider", "received_at", "sha256", "trigger_event", "booking_uid",
                        "event_created_at", "logical_key", "outcome", "detail", "error", "attempts",
                        "redeliveries", "processed_at", "application", "match_rule", "attention",
                        "duplicate_of", "pretty_json")
@@ -57,13 +57,15 @@ class WebhookDeliveryAdmin(OrganizationScopedAdmin):
 
 @admin.register(Booking)
 class BookingAdmin(OrganizationScopedAdmin):
-    list_display = ("uid", "cohort", "application", "state", "start", "email", "reschedule_uid",
-                    "request_reschedule", "last_event_at")
-    list_filter = ("state", "request_reschedule", "cohort")
-    search_fields = ("uid", "ical_uid", "reschedule_uid", "email", "name")
+    list_display = ("uid", "attendee_key", "kind", "cohort", "application", "state", "start", "email",
+                    "organizer_name", "no_show", "reschedule_uid", "request_reschedule", "last_event_at")
+    list_filter = ("kind", "state", "request_reschedule", "no_show", "cohort")
+    search_fields = ("uid", "attendee_key", "ical_uid", "reschedule_uid", "rescheduled_to_uid", "email",
+                     "name", "organizer_email", "organizer_name")
     list_select_related = ("cohort", "application")
     raw_id_fields = ("application",)
-    readonly_fields = ("last_event_at", "last_sequence", "created_at", "updated_at")
+    readonly_fields = ("last_event_at", "last_sequence", "details_at", "no_show_at", "created_at",
+                       "updated_at")
 
 
 @admin.register(InterviewRound)

@@ -22,21 +22,24 @@ NOT_SUPERSEDING = frozenset({Booking.State.PENDING, Booking.State.REJECTED})
 
 
 def merge_booking_event(cohort, event, application, *, at):
-    """Fold `event` into the Booking row for its uid (created if new) and return the row.
+    """Fold `event` into the Booking row for its (uid, attendee_key) (created if new); return it.
 
-    Links (`iCalUID`, `rescheduleUid`) are always kept. State and schedule follow
-    the event only when it is newer, by (`at`, iCalSequence), than the newest one
-    already applied: an old event arriving late never overwrites newer state.
-    MEETING_ENDED only records when the interview ended. `at` is an aware UTC
-    datetime, the event's createdAt.
+    Links (`iCalUID`, `rescheduleUid`, a cancel's `rescheduled_to_uid`) are always
+    kept. State and schedule follow the event only when it is newer, by (`at`,
+    iCalSequence), than the newest one already applied: an old event arriving late
+    never overwrites newer state. MEETING_ENDED only records when the interview
+    ended. `at` is an aware UTC datetime, the event's createdAt.
     """
     booking, created = Booking.objects.select_for_update().get_or_create(
-        cohort=cohort, uid=event.uid[:64], defaults={"application": application}
+        cohort=cohort, uid=event.uid[:64], attendee_key=event.attendee_key[:254],
+        defaults={"application": application, "kind": event.provider},
     )
     if event.ical_uid:
         booking.ical_uid = event.ical_uid[:200]
     if event.reschedule_uid and event.reschedule_uid != event.uid:
         booking.reschedule_uid = event.reschedule_uid[:64]
+    if event.rescheduled_to_uid and event.rescheduled_to_uid != event.uid:
+        booking.rescheduled_to_uid = event.rescheduled_to_uid[:64]
 
     sequence = -1 if event.ical_sequence is None else event.ical_sequence
     if booking.last_event_at is None:
@@ -58,27 +61,88 @@ def merge_booking_event(cohort, event, application, *, at):
         booking.state = STATE_FOR_TRIGGER[event.trigger]
         cancelled = event.trigger == events.BOOKING_CANCELLED
         booking.request_reschedule = cancelled and event.request_reschedule
-        booking.reason = event.reason if event.trigger in (
-            events.BOOKING_CANCELLED, events.BOOKING_REJECTED) else ""
+        ended = event.trigger in (events.BOOKING_CANCELLED, events.BOOKING_REJECTED)
+        booking.reason = event.reason if ended else ""
+        booking.cancelled_by = event.cancelled_by if ended else ""
         booking.last_event_at, booking.last_sequence = at, sequence
         _copy_schedule(booking, event)
     elif booking.start is None:
         _copy_schedule(booking, event)  # a stale event still tells us when the booking was
+    # Who moved it to this uid is a fact of its creation: any copy may bring it.
+    booking.rescheduled_by = event.rescheduled_by or booking.rescheduled_by
+    booking.reschedule_reason = event.reschedule_reason or booking.reschedule_reason
     booking.updated_at = timezone.now()
     booking.save()
     return booking
 
 
 def _copy_schedule(booking, event):
-    booking.start, booking.end = event.start, event.end
+    booking.start, booking.end = event.start or booking.start, event.end or booking.end
     # Cancel and reject bodies carry no metadata (§4): keep the link we had.
     booking.meeting_url = event.meeting_url or booking.meeting_url
+    booking.location = event.location or booking.location
     booking.email = event.email or booking.email
     booking.name = event.name or booking.name
+    booking.phone = event.phone or booking.phone
     booking.time_zone = event.time_zone or booking.time_zone
     booking.event_type = (event.title or event.event_type or booking.event_type)[:200]
     booking.reschedule_url = event.reschedule_url[:500] or booking.reschedule_url
     booking.cancel_url = event.cancel_url[:500] or booking.cancel_url
+    if event.responses:
+        booking.responses = [list(pair) for pair in event.responses]
+    if booking.details_at is None:
+        # Place and interviewer changes have their own clock (details_at); until one
+        # arrives, the booking's own events say who and where.
+        _copy_host(booking, event)
+
+
+def _copy_host(booking, event):
+    organizer = event.organizer
+    if organizer.name or organizer.email:
+        booking.organizer_name = organizer.name
+        booking.organizer_email = organizer.email
+        booking.organizer_time_zone = organizer.time_zone
+    booking.team = event.team or booking.team
+    booking.scheduling_type = event.scheduling_type or booking.scheduling_type
+    booking.assignment_reason = event.assignment_reason or booking.assignment_reason
+
+
+def merge_booking_detail(booking, event, *, at):
+    """Apply a detail trigger (place, interviewer, no-show) to locked `booking`; return a sentence.
+
+    The state and schedule are left alone. Place and interviewer follow the newest
+    such event (`details_at`), no-shows the newest mark or unmark (`no_show_at`), so
+    a late copy never undoes a newer change. Returns "" when nothing changed.
+    """
+    said = []
+    if event.trigger in (events.BOOKING_LOCATION_UPDATED, events.BOOKING_REASSIGNED):
+        if booking.details_at is not None and at < booking.details_at:
+            return ""
+        booking.details_at = at
+        if event.trigger == events.BOOKING_LOCATION_UPDATED:
+            # The link and the place move together: a meeting moved to an office has no link.
+            booking.meeting_url, booking.location = event.meeting_url, event.location
+            said.append(f"place now {event.location or event.meeting_url or 'not given'}")
+        else:
+            _copy_host(booking, event)
+            said.append(f"interviewer now {booking.organizer or 'unknown'}")
+    else:
+        if booking.no_show_at is not None and at < booking.no_show_at:
+            return ""
+        missed = event.no_show_for(booking.attendee_key or booking.email)
+        if missed is not None:
+            booking.no_show = missed
+            said.append("applicant marked as no-show" if missed else "applicant's no-show undone")
+        if event.no_show_host is not None:
+            booking.no_show_host = event.no_show_host
+            said.append("interviewer marked as no-show" if event.no_show_host
+                        else "interviewer's no-show undone")
+        if said:
+            booking.no_show_at = at
+    if said:
+        booking.updated_at = timezone.now()
+        booking.save()
+    return "; ".join(said)
 
 
 # --- deriving an application's schedule from its bookings --------------------------------
@@ -101,15 +165,29 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     bookings = list(application.bookings.all())
     _retire_applicant_claims(application, touched, bookings, opens=opens)
     successors = defaultdict(list)
+    by_key = {(b.uid, b.attendee_key): b for b in bookings}
     for b in bookings:
         if b.reschedule_uid:
-            successors[b.reschedule_uid].append(b)
+            successors[(b.reschedule_uid, b.attendee_key)].append(b)
+    for b in bookings:
+        # Calendly names the successor on the cancel half of a reschedule (§8).
+        after = by_key.get((b.rescheduled_to_uid, b.attendee_key)) if b.rescheduled_to_uid else None
+        if after is not None and after not in successors[(b.uid, b.attendee_key)]:
+            successors[(b.uid, b.attendee_key)].append(after)
 
     def superseded(b):
-        return any(s.state not in NOT_SUPERSEDING for s in successors[b.uid])
+        return any(s.state not in NOT_SUPERSEDING for s in successors[(b.uid, b.attendee_key)])
+
+    def moving(b):
+        # The cancel half of a reschedule whose new half has not arrived yet: the interview is
+        # being moved, not lost, so if it is the current one it stays current until its
+        # successor takes over (§8). It never becomes current by itself: a cancel schedules nothing.
+        return (b.state == Booking.State.CANCELLED and bool(b.rescheduled_to_uid)
+                and not successors[(b.uid, b.attendee_key)]
+                and b.uid == application.interview_booking_uid)
 
     def live(b):
-        return b.state == Booking.State.ACCEPTED and not superseded(b)
+        return (b.state == Booking.State.ACCEPTED or moving(b)) and not superseded(b)
 
     def recency(b):
         return (b.last_event_at or b.created_at, b.last_sequence, b.pk)
@@ -142,6 +220,9 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         "interview_time_zone": current.time_zone if current else "",
         "interview_event_type": current.event_type if current else "",
         "interview_ended_at": current.ended_at if current else None,
+        "interview_organizer": current.organizer[:200] if current else "",
+        "interview_location": current.location if current else "",
+        "interview_no_show": bool(current and current.no_show),
         "interview_kind": current.kind if current else "",
         "interview_unverified": current.unverified if current else False,
         "interview_round": current.round if current else None,
@@ -174,6 +255,8 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
     if current is not None:
         when = f" at {current.start:%Y-%m-%d %H:%M} UTC" if current.start else ""
         words.append(f"interview {current.uid}{when}")
+        if moving(current):
+            words.append("being moved to a new time (the new booking has not arrived yet)")
     elif was_scheduled:
         words.append("schedule cleared")
     if target is not None:
@@ -219,7 +302,7 @@ def _retire_applicant_claims(application, touched, bookings, *, opens):
 
 
 def _chain_of(touched, bookings):
-    """Return the bookings connected to `touched` by rescheduleUid links or a shared iCalUID."""
+    """Return the bookings connected to `touched` by reschedule links or a shared iCalUID (same seat)."""
     parent = {}
 
     def find(x):
@@ -233,10 +316,13 @@ def _chain_of(touched, bookings):
         parent[find(a)] = find(b)
 
     for b in bookings:
-        find(("uid", b.uid))
+        node = ("uid", b.uid, b.attendee_key)
+        find(node)
         if b.reschedule_uid:
-            union(("uid", b.uid), ("uid", b.reschedule_uid))
+            union(node, ("uid", b.reschedule_uid, b.attendee_key))
+        if b.rescheduled_to_uid:
+            union(node, ("uid", b.rescheduled_to_uid, b.attendee_key))
         if b.ical_uid:
-            union(("uid", b.uid), ("ical", b.ical_uid))
-    root = find(("uid", touched.uid))
-    return [b for b in bookings if find(("uid", b.uid)) == root]
+            union(node, ("ical", b.ical_uid, b.attendee_key))
+    root = find(("uid", touched.uid, touched.attendee_key))
+    return [b for b in bookings if find(("uid", b.uid, b.attendee_key)) == root]

@@ -1,9 +1,10 @@
 """Store → dedupe → process one webhook delivery, for any provider.
 
-The flow for one delivery (PROTOCOL.md §10): `receive_calcom_delivery` stores the
-raw body (unique on its sha256 and on its logical key), then `process_delivery`
-locks the stored row and runs `apply_booking_event` in one transaction, writing
-the outcome back on the row.
+The flow for one delivery (PROTOCOL.md §10): `receive_delivery` stores the raw
+body with its provider (unique on its sha256 and on its logical key), then
+`process_delivery` locks the stored row, parses it with its provider's module and
+runs `apply_booking_event` in one transaction, writing the outcome back on the
+row. Adding a provider means one parse module in `providers/` and one URL.
 """
 
 import hashlib
@@ -14,17 +15,33 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.db.models import F
 from django.utils import timezone
 
+from .events import ParseError
 from .models import SETTLED, Outcome, WebhookDelivery
-from .providers import calcom
+from .providers import calcom, calendly, cronofy
 from .services import Result, apply_booking_event
 
 logger = logging.getLogger(__name__)
 
 
-def receive_calcom_delivery(cohort, body):
-    """Store a verified Cal.com body for `cohort`, then apply it exactly once.
+# Each provider's module: parse(body) -> BookingEvent, peek_trigger(body) -> str.
+PARSERS = {"calcom": calcom, "calendly": calendly, "cronofy": cronofy}
 
-    `body` is the raw request bytes. Returns (WebhookDelivery, Result). The
+
+def parser_for(provider):
+    """Return the parse module of `provider` ("calcom", "calendly", "cronofy"); KeyError if unknown."""
+    return PARSERS[provider]
+
+
+def receive_calcom_delivery(cohort, body):
+    """Store and apply a verified Cal.com body: `receive_delivery(cohort, body, provider="calcom")`."""
+    return receive_delivery(cohort, body, provider="calcom")
+
+
+def receive_delivery(cohort, body, *, provider):
+    """Store a verified body from `provider` for `cohort`, then apply it exactly once.
+
+    `body` is the raw request bytes, `provider` one of PARSERS' keys. Returns
+    (WebhookDelivery, Result). The
     delivery is stored before anything is applied; a body we cannot use is stored
     with outcome "rejected" and a Result whose detail names the problem. A
     byte-identical or re-serialised redelivery of an event already settled gets
@@ -32,19 +49,21 @@ def receive_calcom_delivery(cohort, body):
     applied now. Raises OperationalError/InterfaceError when the database is
     unreachable (the caller answers 503; the stored row waits for a redelivery).
     """
+    parser = parser_for(provider)
     event, error = None, ""
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         error = f"Body is {len(body)} bytes; the limit is {settings.WEBHOOK_MAX_BODY_BYTES} (1 MiB)."
     else:
         try:
-            event = calcom.parse(body)
-        except calcom.ParseError as exc:
+            event = parser.parse(body)
+        except ParseError as exc:
             error = str(exc)
     fields = {
         "cohort": cohort,
+        "provider": provider,
         "body": body,
         "sha256": hashlib.sha256(body).hexdigest(),
-        "trigger_event": (event.trigger if event else calcom.peek_trigger(body))[:64],
+        "trigger_event": (event.trigger if event else parser.peek_trigger(body))[:64],
         "booking_uid": event.uid[:64] if event else "",
         "event_created_at": event.created_at if event else None,
         "logical_key": (event.logical_key[:200] or None) if event else None,
@@ -104,7 +123,7 @@ def process_delivery(delivery, event=None):
             if locked.outcome in SETTLED and locked.outcome != Outcome.REJECTED:
                 return Result(Outcome.DUPLICATE, f"Already processed as delivery #{locked.pk}.")
             if event is None:
-                event = calcom.parse(locked.body_bytes)
+                event = parser_for(locked.provider).parse(locked.body_bytes)
             result = apply_booking_event(event, cohort=locked.cohort, delivery=locked)
             locked.outcome, locked.detail, locked.error = result.outcome, result.detail[:500], ""
             locked.application = result.application
@@ -113,7 +132,7 @@ def process_delivery(delivery, event=None):
             locked.processed_at = timezone.now()
             locked.save(update_fields=["outcome", "detail", "error", "application", "attempts",
                                        "processed_at", "match_rule", "attention"])
-    except calcom.ParseError as exc:
+    except ParseError as exc:
         _record_failure(delivery, Outcome.REJECTED, str(exc))
         return Result(Outcome.REJECTED, str(exc))
     except (OperationalError, InterfaceError):

@@ -19,12 +19,14 @@ BY_REFERENCE = frozenset({MATCHED_BY_LINK, MATCHED_BY_METADATA})
 def match_application(cohort, event):
     """Find the application `event` is about, within `cohort`.
 
-    Tries, in order: `metadata.application_id` when it is a valid signed ref for
-    this cohort (links.check_ref) or an old link's bare public id, and names an
-    application of this cohort (numeric pks and tampered or foreign refs are
-    ignored); a booking chain we already know (`uid`, `rescheduleUid`, `iCalUID`;
-    the booking's own uid first); the booker's email against contact and
-    alternate emails. Returns (Application, how) with how a MatchRule value
+    Tries, in order: the booking link's reference (`event.application_id`, whatever
+    the provider: Cal.com's metadata, Calendly's utm_content, Cronofy's
+    correlation_id) when it is a valid signed ref for this cohort (links.check_ref)
+    or an old link's bare public id, and names an application of this cohort
+    (numeric pks and tampered or foreign refs are ignored); a booking chain we
+    already know (`uid`, `rescheduleUid`, `iCalUID`, the seat's attendee; the
+    booking's own uid first); the booker's email against contact and alternate
+    emails. Returns (Application, how) with how a MatchRule value
     ("link", "public_id", "chain" or "email"); or (None, reason) with an
     OrphanedInterview.Reason value ("no_match" or "ambiguous").
     """
@@ -36,7 +38,7 @@ def match_application(cohort, event):
             return found, MATCHED_BY_LINK if ref.kind == "signed" else MATCHED_BY_METADATA
 
     known = (
-        Booking.objects.linked_to(event.uid, reschedule_uid=event.reschedule_uid, ical_uid=event.ical_uid)
+        Booking.objects.of_event(event)
         .filter(cohort=cohort, application__isnull=False)
         .annotate(own=Case(When(uid=event.uid, then=Value(0)), default=Value(1)))
         .order_by("own", F("last_event_at").desc(nulls_last=True), "-pk")

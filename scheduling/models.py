@@ -1,4 +1,4 @@
-"""Stored webhook deliveries and the Cal.com bookings they describe."""
+"""Stored webhook deliveries and the bookings they describe (Cal.com, Calendly, Cronofy)."""
 
 import json
 import secrets
@@ -10,6 +10,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import templating
+
+
+class Provider(models.TextChoices):
+    CALCOM = "calcom", "Cal.com"
+    CALENDLY = "calendly", "Calendly"
+    CRONOFY = "cronofy", "Cronofy"
 
 
 class Outcome(models.TextChoices):
@@ -36,16 +42,19 @@ class MatchRule(models.TextChoices):
 
 
 class WebhookDelivery(models.Model):
-    """One verified POST from Cal.com, stored (raw bytes) before it is applied."""
+    """One verified POST from a provider, stored (raw bytes) before it is applied."""
 
     cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="deliveries")
+    # Which parser reads the stored body (ingest dispatches on it).
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.CALCOM)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     body = models.BinaryField()
     sha256 = models.CharField(max_length=64)
     trigger_event = models.CharField(max_length=64, blank=True)
     booking_uid = models.CharField(max_length=64, blank=True, db_index=True)
     event_created_at = models.DateTimeField(null=True, blank=True)
-    # trigger + uid + createdAt: the event's identity across re-serialisation (PROTOCOL.md §5).
+    # trigger + uid + createdAt (+ seat, + provider): the event's identity across
+    # re-serialisation (PROTOCOL.md §5).
     logical_key = models.CharField(max_length=200, null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RECEIVED)
     detail = models.CharField(max_length=500, blank=True)
@@ -79,7 +88,7 @@ class WebhookDelivery(models.Model):
         indexes = [models.Index(fields=["outcome", "received_at"], name="delivery_outcome")]
 
     def __str__(self):
-        return f"#{self.pk} {self.trigger_event or '?'} {self.booking_uid} ({self.outcome})"
+        return f"#{self.pk} {self.get_provider_display()} {self.trigger_event or '?'} {self.booking_uid} ({self.outcome})"
 
     @property
     def body_bytes(self):
@@ -95,16 +104,25 @@ class WebhookDelivery(models.Model):
 
 
 class BookingQuerySet(models.QuerySet):
-    def linked_to(self, uid, *, reschedule_uid="", ical_uid=""):
+    def linked_to(self, uid, *, reschedule_uid="", ical_uid="", attendee_key="", rescheduled_to_uid=""):
         """Return the bookings next to booking `uid` in its reschedule chain, itself included.
 
         That is the booking it replaced (`reschedule_uid`, Cal.com's rescheduleUid), those
-        that replaced it, and those sharing its `ical_uid` (stable across reschedules, §3).
+        that replaced it (or `rescheduled_to_uid`, Calendly's new_invitee), and those
+        sharing its `ical_uid` (stable across reschedules, §3). Seats of one slot share
+        uid and iCalUID, so only bookings of the same `attendee_key` are linked (§3-4).
         """
-        query = Q(uid__in=[u for u in (uid, reschedule_uid) if u]) | Q(reschedule_uid=uid)
+        uids = [u for u in (uid, reschedule_uid, rescheduled_to_uid) if u]
+        query = Q(uid__in=uids) | Q(reschedule_uid=uid) | Q(rescheduled_to_uid=uid)
         if ical_uid:
             query |= Q(ical_uid=ical_uid)
-        return self.filter(query)
+        return self.filter(query, attendee_key=attendee_key)
+
+    def of_event(self, event):
+        """Return the bookings linked to BookingEvent `event` (see linked_to)."""
+        return self.linked_to(event.uid, reschedule_uid=event.reschedule_uid, ical_uid=event.ical_uid,
+                              attendee_key=event.attendee_key,
+                              rescheduled_to_uid=event.rescheduled_to_uid)
 
     def unmatched_chain(self, booking, *, limit=50):
         """Return [`booking`] plus the unmatched bookings of its chain, followed transitively.
@@ -119,7 +137,9 @@ class BookingQuerySet(models.QuerySet):
             current = frontier.pop()
             strays = (
                 self.select_for_update()
-                .linked_to(current.uid, reschedule_uid=current.reschedule_uid, ical_uid=current.ical_uid)
+                .linked_to(current.uid, reschedule_uid=current.reschedule_uid, ical_uid=current.ical_uid,
+                           attendee_key=current.attendee_key,
+                           rescheduled_to_uid=current.rescheduled_to_uid)
                 .filter(cohort_id=booking.cohort_id, application__isnull=True)
                 .exclude(pk__in=list(found))
             )
@@ -130,11 +150,12 @@ class BookingQuerySet(models.QuerySet):
 
 
 class Booking(models.Model):
-    """What we know of one Cal.com booking (`uid`), merged from every event about it.
+    """What we know of one booking (`uid`, and a seat's `attendee_key`), merged from every event.
 
     `state` and the schedule follow the newest event by (createdAt, iCalSequence),
     so deliveries can arrive in any order. `application` is null for a booking we
-    could not match (its orphaned interview points at it).
+    could not match (its orphaned interview points at it). A seated slot (§3-4) is one
+    uid with one Booking per attendee, each its own applicant's interview.
     """
 
     class State(models.TextChoices):
@@ -148,6 +169,8 @@ class Booking(models.Model):
         """Where the booking comes from: a provider's webhook, or recorded by hand in Cohort-OS."""
 
         CALCOM = "calcom", "Cal.com"
+        CALENDLY = "calendly", "Calendly"
+        CRONOFY = "cronofy", "Cronofy"
         OFFLINE = "offline", "Scheduled offline"  # an admin recorded it (phone, email, …)
         APPLICANT = "applicant", "Confirmed by the applicant"  # "I've booked" on their page
 
@@ -157,27 +180,52 @@ class Booking(models.Model):
         related_name="bookings",
     )
     uid = models.CharField(max_length=64)
+    attendee_key = models.CharField(
+        max_length=254, blank=True, help_text="The seat's attendee email in a seated slot; empty otherwise.")
     ical_uid = models.CharField(max_length=200, blank=True)
     reschedule_uid = models.CharField(max_length=64, blank=True, help_text="The booking this one replaced.")
+    rescheduled_to_uid = models.CharField(
+        max_length=64, blank=True, help_text="The booking that replaced this one, when the provider says so.")
     state = models.CharField(max_length=16, choices=State.choices, blank=True, default=State.UNKNOWN)
     start = models.DateTimeField(null=True, blank=True)
     end = models.DateTimeField(null=True, blank=True)
     meeting_url = models.URLField(max_length=500, blank=True)
     email = models.EmailField(blank=True)
     name = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=50, blank=True)
     time_zone = models.CharField(max_length=64, blank=True)
     event_type = models.CharField(max_length=200, blank=True)
+    # The interviewer, and how a team event picked them.
+    organizer_name = models.CharField(max_length=200, blank=True)
+    organizer_email = models.EmailField(blank=True)
+    organizer_time_zone = models.CharField(max_length=64, blank=True)
+    team = models.CharField(max_length=200, blank=True)
+    scheduling_type = models.CharField(max_length=32, blank=True)
+    assignment_reason = models.CharField(max_length=500, blank=True)
+    # The organizer's own booking questions: [[label, answer], ...].
+    responses = models.JSONField(default=list, blank=True)
     # The interview round its event type belongs to (InterviewRound.event_types); null: not listed.
     round = models.PositiveSmallIntegerField(null=True, blank=True)
     request_reschedule = models.BooleanField(default=False)
-    reason = models.TextField(blank=True)
+    reason = models.TextField(blank=True, help_text="Why it was cancelled or rejected.")
+    reschedule_reason = models.TextField(blank=True)
+    rescheduled_by = models.CharField(max_length=254, blank=True)
+    cancelled_by = models.CharField(max_length=254, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Who missed the meeting (None: nobody said); set and unset by the no-show triggers.
+    no_show = models.BooleanField(null=True, blank=True, help_text="The applicant missed it.")
+    no_show_host = models.BooleanField(null=True, blank=True, help_text="The interviewer missed it.")
+    no_show_at = models.DateTimeField(null=True, blank=True)
+    # createdAt of the newest place or interviewer change applied (they have their own clock).
+    details_at = models.DateTimeField(null=True, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CALCOM)
     # The provider's own pages for the booker (Cal.com: built from bookerUrl and uid).
     reschedule_url = models.URLField(max_length=500, blank=True)
     cancel_url = models.URLField(max_length=500, blank=True)
-    # Offline and applicant bookings: where it happens when it is not a link, and the admin's note.
+    # Where it happens when it is not a link (a provider's non-URL location: an address, a
+    # phone number, "Office 3B"; or what an admin typed for an offline interview).
     location = models.CharField(max_length=300, blank=True)
+    # Offline and applicant bookings: the admin's note.
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
@@ -198,7 +246,7 @@ class Booking(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["cohort", "uid"], name="booking_unique_uid"),
+            models.UniqueConstraint(fields=["cohort", "uid", "attendee_key"], name="booking_unique_seat"),
             # "I've booked" sent twice (or from two tabs at once) updates the one claim.
             models.UniqueConstraint(
                 fields=["application"], name="one_live_applicant_claim",
@@ -208,10 +256,19 @@ class Booking(models.Model):
         indexes = [
             models.Index(fields=["cohort", "ical_uid"], name="booking_cohort_ical"),
             models.Index(fields=["cohort", "reschedule_uid"], name="booking_cohort_reschedule"),
+            models.Index(fields=["cohort", "rescheduled_to_uid"], name="booking_cohort_rescheduled_to"),
         ]
 
     def __str__(self):
-        return f"{self.uid} ({self.get_state_display()})"
+        seat = f" seat {self.attendee_key}" if self.attendee_key else ""
+        return f"{self.uid}{seat} ({self.get_state_display()})"
+
+    @property
+    def organizer(self):
+        """Return the interviewer as one line: "Name <email>", or "" when unknown."""
+        if self.organizer_name and self.organizer_email:
+            return f"{self.organizer_name} <{self.organizer_email}>"
+        return self.organizer_name or self.organizer_email
 
     @property
     def unverified(self):

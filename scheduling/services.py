@@ -5,7 +5,7 @@ inside the delivery's transaction. Matching lives in `matching.py`, the booking
 merge and the schedule derivation in `bookings.py`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,7 +14,7 @@ from applications.models import Application
 from orphans.services import ChainMatchedMeanwhile, close_orphan_for_booking, record_orphan
 
 from . import events, links
-from .bookings import merge_booking_event, sync_application
+from .bookings import merge_booking_detail, merge_booking_event, sync_application
 from .matching import BY_REFERENCE, match_application
 from .models import Booking, Outcome
 from .rounds import round_for_event, wrong_round
@@ -48,14 +48,18 @@ def apply_booking_event(event, *, cohort, delivery=None):
     Matches the booking to an application (`match_application`), merges the event
     into the Booking row for its `uid` (newest event wins, so any order ends the
     same), then recomputes the application's schedule and status from its
-    bookings (`sync_application`). `delivery` (a WebhookDelivery or None) is
-    recorded as the cause of any status change. Returns a Result with outcome
-    applied, orphaned or ignored.
+    bookings (`sync_application`). Detail triggers (place, interviewer, no-show)
+    change the known booking's details and never the status. `delivery` (a
+    WebhookDelivery or None) is recorded as the cause of any status change.
+    Returns a Result with outcome applied, orphaned or ignored.
     """
     if event.trigger == events.PING:
         return Result(Outcome.IGNORED, "Ping test: nothing to change.")
+    if event.trigger in events.DETAIL_TRIGGERS:
+        return _apply_detail(event, cohort, delivery)
     if event.trigger not in events.BOOKING_TRIGGERS:
         return Result(Outcome.IGNORED, f"{event.trigger} is not a trigger Cohort-OS acts on.")
+    event = _seat_of(event, cohort)
     for attempt in range(1, MATCH_ATTEMPTS + 1):
         try:
             with transaction.atomic():
@@ -103,12 +107,15 @@ def _apply_once(event, cohort, delivery, *, final):
             Booking.objects.filter(pk=booking.pk).update(round=booked_round)
             booking.round = booked_round
         misfit = wrong_round(application.status, booked_round)
+    who = event.describe_change()
     changed = sync_application(
         application, touched=booking,
         opens=event.trigger in (events.BOOKING_CREATED, events.BOOKING_RESCHEDULED),
         move_status=event.trigger != events.MEETING_ENDED and not misfit,
-        delivery=delivery,
+        delivery=delivery, note=who,
     )
+    if who:
+        changed = f"{who}. {changed}"
     if misfit:
         changed = f"{changed} {misfit}: status left as it was."
     if claimed:
@@ -119,6 +126,54 @@ def _apply_once(event, cohort, delivery, *, final):
                              note=f"Booking {booking.uid} belongs to {application.public_id}")
     attention = " ".join(filter(None, [f"{misfit}." if misfit else "", ref_problem]))
     return Result(Outcome.APPLIED, changed, application, match_rule=how, attention=attention)
+
+
+def _seat_of(event, cohort):
+    """Return `event` keyed to its seat when it is about a seated booking but did not say so.
+
+    A seat's later events may arrive without `seatsPerTimeSlot` (§4 lists what a cancel
+    carries); if its uid is stored only as seats, the booker's own seat is the one meant.
+    """
+    if event.attendee_key or event.trigger in events.NEW_BOOKING_TRIGGERS or not event.email:
+        return event
+    keys = set(Booking.objects.filter(cohort=cohort, uid=event.uid)
+               .values_list("attendee_key", flat=True)[:50])
+    if keys and "" not in keys and event.email in keys:
+        return replace(event, attendee_key=event.email)
+    return event
+
+
+def _apply_detail(event, cohort, delivery):
+    """Apply a place, interviewer or no-show change to every known seat of `event.uid`.
+
+    Locks the owning applications first, then the bookings (the order the booking
+    path takes), and copies the change onto each application's schedule without
+    moving its status: a no-show is for an admin to decide on.
+    """
+    owners = sorted(set(Booking.objects.filter(cohort=cohort, uid=event.uid)
+                        .values_list("application_id", flat=True)), key=lambda pk: pk or 0)
+    if not owners:
+        return Result(Outcome.IGNORED, f"No booking {event.uid} is known; nothing to update.")
+    with transaction.atomic():
+        locked = {a.pk: a for a in Application.objects.select_for_update().filter(
+            pk__in=[pk for pk in owners if pk]).order_by("pk")}
+        at = event.created_at or (delivery.received_at if delivery else timezone.now())
+        said, first = [], None
+        for booking in Booking.objects.select_for_update().filter(
+                cohort=cohort, uid=event.uid).order_by("pk"):
+            sentence = merge_booking_detail(booking, event, at=at)
+            application = locked.get(booking.application_id)
+            if sentence and application is not None:
+                sync_application(application, touched=booking, opens=False, move_status=False,
+                                 delivery=delivery)
+                first = first or application
+            if sentence:
+                who = f" for {application.public_id}" if application is not None else " (unmatched)"
+                said.append(f"Booking {booking.uid}{who}: {sentence}")
+    if not said:
+        return Result(Outcome.IGNORED, f"{event.trigger} for {event.uid} changed nothing (an older "
+                      "change, or no attendee of ours named).")
+    return Result(Outcome.APPLIED, "; ".join(said)[:480] + ".", first)
 
 
 def _adopt_chain(cohort, booking, application):

@@ -1,4 +1,8 @@
-"""The Cal.com webhook endpoint: HTTP in, HTTP out; the work is in services."""
+"""The providers' webhook endpoints: HTTP in, HTTP out; the work is in ingest and services.
+
+One URL per provider, one shared flow (`_receive`): find the cohort by the URL's
+key, read the body, check the provider's signature, store and apply.
+"""
 
 import logging
 
@@ -9,9 +13,9 @@ from django.views.decorators.csrf import csrf_exempt
 from applications.models import Cohort
 
 from .bodies import BodyRefused, read_webhook_body
-from .providers import calcom
+from .ingest import receive_delivery
 from .models import Outcome
-from .ingest import receive_calcom_delivery
+from .providers import calcom, calendly, cronofy
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +24,64 @@ STATUS_FOR_OUTCOME = {Outcome.REJECTED: 400, Outcome.FAILED: 500}
 
 def _error(status, message, **extra):
     return JsonResponse({"error": message, **extra}, status=status)
+
+
+def _calcom_problem(request, body, cohort):
+    signature = request.headers.get(calcom.SIGNATURE_HEADER)
+    if calcom.verify(body, signature, cohort.webhook_secret):
+        return ""
+    if not signature:
+        return f"Missing {calcom.SIGNATURE_HEADER} header."
+    if signature == calcom.NO_SECRET:
+        return f"{calcom.SIGNATURE_HEADER} is {calcom.NO_SECRET!r}: set the cohort's secret in Cal.com."
+    return f"{calcom.SIGNATURE_HEADER} does not match the body."
+
+
+def _calendly_problem(request, body, cohort):
+    return calendly.signature_problem(body, request.headers.get(calendly.SIGNATURE_HEADER),
+                                      cohort.calendly_signing_key)
+
+
+def _cronofy_problem(request, body, cohort):
+    signature = request.headers.get(cronofy.SIGNATURE_HEADER)
+    if not cohort.cronofy_client_secret:
+        return "The cohort has no Cronofy client secret: set it on the cohort's settings."
+    if not signature:
+        return f"Missing {cronofy.SIGNATURE_HEADER} header."
+    if not cronofy.verify(body, signature, cohort.cronofy_client_secret):
+        return f"{cronofy.SIGNATURE_HEADER} does not match the body."
+    return ""
+
+
+def _receive(request, webhook_key, provider, signature_problem):
+    """Run one delivery of `provider` through the shared flow; return the JsonResponse.
+
+    `signature_problem(request, body, cohort)` returns "" for a valid signature, else
+    the sentence the 403 carries.
+    """
+    if request.method != "POST":
+        response = _error(405, "Only POST is accepted here.")
+        response["Allow"] = "POST"
+        return response
+    try:
+        cohort = Cohort.objects.filter(webhook_key=webhook_key).first()
+        if cohort is None:
+            return _error(404, "Unknown webhook URL.")
+        body = read_webhook_body(request)
+        problem = signature_problem(request, body, cohort)
+        if problem:
+            return _error(403, f"Invalid signature. {problem}")
+        delivery, result = receive_delivery(cohort, body, provider=provider)
+    except BodyRefused as exc:
+        return _error(exc.status, str(exc))
+    except (OperationalError, InterfaceError):
+        logger.exception("Database unavailable while receiving a %s webhook", provider)
+        return _error(503, "Database unavailable; nothing was applied. Retry the delivery.")
+    payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
+    status = STATUS_FOR_OUTCOME.get(result.outcome, 200)
+    if status != 200:
+        payload["error"] = result.detail
+    return JsonResponse(payload, status=status)
 
 
 @csrf_exempt
@@ -33,32 +95,27 @@ def calcom_webhook(request, webhook_key):
     slow, chunked or over 1 MiB (scheduling.bodies; nothing stored); 503 when the
     database is unreachable (Cal.com may redeliver; the stored copy is then applied once).
     """
-    if request.method != "POST":
-        response = _error(405, "Only POST is accepted here.")
-        response["Allow"] = "POST"
-        return response
-    try:
-        cohort = Cohort.objects.filter(webhook_key=webhook_key).first()
-        if cohort is None:
-            return _error(404, "Unknown webhook URL.")
-        body = read_webhook_body(request)
-        signature = request.headers.get(calcom.SIGNATURE_HEADER)
-        if not calcom.verify(body, signature, cohort.webhook_secret):
-            problem = (
-                f"Missing {calcom.SIGNATURE_HEADER} header." if not signature
-                else f"{calcom.SIGNATURE_HEADER} is {calcom.NO_SECRET!r}: set the cohort's secret in Cal.com."
-                if signature == calcom.NO_SECRET
-                else f"{calcom.SIGNATURE_HEADER} does not match the body."
-            )
-            return _error(403, f"Invalid signature. {problem}")
-        delivery, result = receive_calcom_delivery(cohort, body)
-    except BodyRefused as exc:
-        return _error(exc.status, str(exc))
-    except (OperationalError, InterfaceError):
-        logger.exception("Database unavailable while receiving a Cal.com webhook")
-        return _error(503, "Database unavailable; nothing was applied. Retry the delivery.")
-    payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
-    status = STATUS_FOR_OUTCOME.get(result.outcome, 200)
-    if status != 200:
-        payload["error"] = result.detail
-    return JsonResponse(payload, status=status)
+    return _receive(request, webhook_key, "calcom", _calcom_problem)
+
+
+@csrf_exempt
+def calendly_webhook(request, webhook_key):
+    """Receive one Calendly delivery (PROTOCOL.md §8) for the cohort whose key is in the URL.
+
+    As calcom_webhook, with `Calendly-Webhook-Signature` (t=…,v1=…, 3-minute
+    tolerance) checked against `Cohort.calendly_signing_key`: 403 when it is
+    missing, stale, forged or the cohort has no key. Calendly retries any non-2xx
+    for 24 hours, so 2xx means stored; a 500 (apply failed) is worth its retry.
+    """
+    return _receive(request, webhook_key, "calendly", _calendly_problem)
+
+
+@csrf_exempt
+def cronofy_webhook(request, webhook_key):
+    """Receive one Cronofy Scheduler notification (PROTOCOL.md §9) for the cohort in the URL.
+
+    As calcom_webhook, with `Cronofy-HMAC-SHA256` (base64) checked against
+    `Cohort.cronofy_client_secret`. Notification types we do not act on are
+    stored and answered 200 with outcome "ignored".
+    """
+    return _receive(request, webhook_key, "cronofy", _cronofy_problem)

@@ -147,12 +147,16 @@ def test_staff_cannot_raise_privileges_or_see_superusers(victim, staff_of_b):
 
 def test_webhook_secrets_and_keys_are_masked_even_for_superusers(staff_of_b):
     cohort = staff_of_b["cohort"]
+    cohort.calendly_signing_key = "calendly-signing-key-0123456789abcdef"
+    cohort.cronofy_client_secret = "cronofy-client-secret-0123456789abcdef"
+    cohort.save()
     root = Client()
     root.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     for client in (staff_of_b["client"], root):
         page = client.get(f"/admin/applications/cohort/{cohort.pk}/change/").content.decode()
-        assert cohort.webhook_secret not in page and cohort.webhook_key not in page
-        assert mask(cohort.webhook_secret) in page and mask(cohort.webhook_key) in page
+        for secret in (cohort.webhook_secret, cohort.webhook_key, cohort.calendly_signing_key,
+                       cohort.cronofy_client_secret):
+            assert secret not in page and mask(secret) in page
         listing = client.get("/admin/applications/cohort/").content.decode()
         assert cohort.webhook_secret not in listing and cohort.webhook_key not in listing
 

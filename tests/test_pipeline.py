@@ -118,6 +118,12 @@ STATES = [
     ("accepted", {"status": "accepted", "current_stage": "decision"}, 7, "none", "—", "muted", REST),
     ("waitlist", {"status": "waitlist", "current_stage": "decision"}, 7, "none", "—", "muted", REST),
     ("declined", {"status": "declined", "current_stage": "decision"}, 7, "none", "—", "muted", REST),
+    ("no-show", {**SCHED, "interview_start": NOW - 2 * H, "interview_end": NOW - H, "interview_no_show": True}, 7,
+     "no_show", "No-show", "attention", 0),
+    ("no-show-beats-meeting-ended", {**SCHED, "interview_start": NOW - 2 * H, "interview_ended_at": NOW - H,
+     "interview_no_show": True}, 7, "no_show", "No-show", "attention", 0),
+    ("no-show-mark-on-a-future-interview-waits", {**SCHED, "interview_start": NOW + 3 * H,
+     "interview_no_show": True}, 7, "today", "Today 16:00", "info", REST),
 ]
 IDS = [row[0] for row in STATES]
 

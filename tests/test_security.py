@@ -270,7 +270,8 @@ def test_the_crawler_builds_every_pattern_and_reaches_the_views_it_names(outside
 # --- CSRF --------------------------------------------------------------------------------------
 
 # The only views that take POSTs without a CSRF token: Cal.com cannot send one (it signs instead).
-CSRF_EXEMPT = {"calcom_webhook", "calcom_webhook_noslash"}
+CSRF_EXEMPT = {f"{provider}_webhook{slash}" for provider in ("calcom", "calendly", "cronofy")
+               for slash in ("", "_noslash")}
 
 
 def test_every_post_endpoint_except_the_webhook_refuses_a_post_without_a_csrf_token(org_admin, cohort, ada):
