@@ -99,7 +99,8 @@ def stack(transactional_db, tmp_path):
         _wait_for(gunicorn_port, gunicorn)
         _wait_for(nginx_port, nginx)
         for _ in range(9):  # gunicorn's workers load Django on their first request: not part of a measure
-            _raw(gunicorn_port, b"GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            _raw(gunicorn_port, b"GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                 timeout=60)
         yield {"gunicorn": gunicorn_port, "nginx": nginx_port, "logs": tmp_path}
     finally:
         for process in (nginx, gunicorn):
@@ -111,8 +112,8 @@ def stack(transactional_db, tmp_path):
                 process.wait(5)
 
 
-def _raw(port, request):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+def _raw(port, request, timeout=10):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         started = time.monotonic()
         sock.sendall(request)
         head = sock.recv(200).split(b"\r\n", 1)[0].decode()
