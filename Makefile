@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-HOST ?= 127.0.0.1:8000
+export HOST ?= 127.0.0.1:8000
 export DEBUG ?= 1
 
 .PHONY: install run test migrate demo worker beat bench clean

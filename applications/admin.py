@@ -43,7 +43,7 @@ class CohortAdmin(OrganizationScopedAdmin):
     characters): the cohort's own settings page and `seed_demo` are where an admin copies them."""
 
     org_lookup = "organization"
-    list_display = ("name", "slug", "organization", "created_at")
+    list_display = ("name", "slug", "organization", "reply_to_email", "created_at")
     list_filter = ("organization",)
     search_fields = ("name", "slug")
     # Secrets and the URL key are shown masked, never as form values (set them on the cohort's

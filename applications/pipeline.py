@@ -223,7 +223,10 @@ def rank_expression(*, now, overdue_days, tz=None):
     and `tz` as for pipeline_state.
     """
     tz = tz or timezone.get_current_timezone()
-    whens = [When(q, then=Value(RANK.get(key, REST))) for key, q in _rules(now, overdue_days, tz)]
+    # "today" and "tomorrow" are subsets of "scheduled", which ranks the same: skip them, as every
+    # condition here is evaluated for every row of the cohort.
+    whens = [When(q, then=Value(RANK.get(key, REST))) for key, q in _rules(now, overdue_days, tz)
+             if key not in ("today", "tomorrow")]
     return Case(*whens, default=Value(REST), output_field=IntegerField())
 
 

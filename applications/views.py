@@ -20,7 +20,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control, pa
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from scheduling.status import InvalidTransition, Status, StatusConflict
+from scheduling.status import ON_BOOKING, SCHEDULED, InvalidTransition, Status, StatusConflict
 
 from .access import check_org_admin, cohorts_with_role, org_admin_required
 from . import pipeline
@@ -222,6 +222,22 @@ def orphan_badge(request, slug):
     return _with_etag(_render(request, f"{LIST_TEMPLATE}#orphan-badge", context, cohort, tz=tz), etag)
 
 
+# The application page lists this many of the newest bookings (real applications have a handful).
+BOOKINGS_SHOWN = 20
+
+
+def _bookings_context(application):
+    """Return {bookings, current_booking}: the newest bookings (one query) and the current one."""
+    bookings = list(application.bookings.select_related("verified_by", "created_by")
+                    .order_by("-created_at", "-pk")[:BOOKINGS_SHOWN])
+    current = None
+    if application.interview_booking_uid:
+        current = next((b for b in bookings if b.uid == application.interview_booking_uid), None) or (
+            application.bookings.select_related("verified_by", "created_by")
+            .filter(uid=application.interview_booking_uid).first())
+    return {"bookings": bookings, "current_booking": current}
+
+
 def _detail_context(application, form, reopen_form=None):
     return {
         "application": application,
@@ -233,12 +249,12 @@ def _detail_context(application, form, reopen_form=None):
         "alternate_emails": application.alternate_emails.order_by("email"),
         "now": timezone.now(),
         # Issue 9: the current interview's own row (offline, the applicant's word, or a
-        # provider's), the applicant's page link and the schedule's history.
-        "current_booking": (application.bookings.select_related("verified_by", "created_by")
-                            .filter(uid=application.interview_booking_uid).first()
-                            if application.interview_booking_uid else None),
+        # provider's), the applicant's page link and the schedule's history. Issue 11: every
+        # booking of the application, with who moved or cancelled it and why.
+        **_bookings_context(application),
         "applicant_token": application.applicant_tokens.filter(revoked_at__isnull=True).first(),
         "schedule_changes": application.schedule_changes.select_related("user")[:50],
+        "can_schedule": application.status in ON_BOOKING or application.status in SCHEDULED,
         "site_url": settings.SITE_URL,
     }
 

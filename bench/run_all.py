@@ -28,6 +28,7 @@ ARGS = {
     "apply_cost": [],
     "applications_tab": ["--large"],
     "orphan_search": [],
+    "tab_freshness": [],
 }
 # Benchmarks that maintain their own section of RESULTS.md.
 WRITES_RESULTS = {"webhook_throughput", "apply_cost", "orphan_search"}

@@ -38,7 +38,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Links in emails and the demo's printed URLs; follows HOST (`make run HOST=…`) unless set.
+SITE_URL = os.environ.get("SITE_URL", f"http://{os.environ.get('HOST') or '127.0.0.1:8000'}").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -6,7 +6,7 @@ from django.utils.html import format_html
 from applications.admin_scoping import OrganizationScopedAdmin
 
 from .ingest import process_delivery
-from .models import Booking, InterviewRound, Invitation, WebhookDelivery
+from .models import ApplicantToken, Booking, InterviewRound, Invitation, ScheduleChange, WebhookDelivery
 
 
 @admin.register(WebhookDelivery)
@@ -91,3 +91,51 @@ class InvitationAdmin(OrganizationScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # invitations are sent from the application page, the tab or send_invitations
+
+
+@admin.register(ApplicantToken)
+class ApplicantTokenAdmin(OrganizationScopedAdmin):
+    """Applicants' page links: who has one, until when, last opened; revoke from here too."""
+
+    org_lookup = "application__cohort__organization"
+
+    list_display = ("application", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("application__applicant_name", "application__contact_email", "application__public_id")
+    list_select_related = ("application",)
+    # The key is the applicant's password: never shown, never typed in.
+    exclude = ("key",)
+    readonly_fields = ("application", "created_at", "expires_at", "last_used_at", "revoked_at", "revoked_by")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # issued by invitations and the application page (scheduling.applicant.token_for)
+
+    @admin.action(description="Revoke the selected links (the next invitation carries a new one)")
+    def revoke(self, request, queryset):
+        from .applicant import revoke_tokens
+
+        done = sum(revoke_tokens(token.application, user=request.user)
+                   for token in queryset.filter(revoked_at__isnull=True).select_related("application"))
+        self.message_user(request, f"Revoked {done} link(s).", messages.SUCCESS)
+
+
+@admin.register(ScheduleChange)
+class ScheduleChangeAdmin(OrganizationScopedAdmin):
+    """The schedule's history lines (offline, the applicant's word, links): read-only."""
+
+    org_lookup = "application__cohort__organization"
+
+    list_display = ("created_at", "application", "action", "cause", "detail")
+    list_filter = ("action",)
+    search_fields = ("application__applicant_name", "application__public_id", "detail")
+    list_select_related = ("application", "user")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

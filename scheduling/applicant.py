@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from .links import CALCOM, link_for, provider_for
+from .links import OTHER, link_for, provider_for
 from .models import ApplicantToken, ScheduleChange
 
 
@@ -97,11 +97,16 @@ def receives_webhooks(application):
     """Return True when bookings for the round `application` waits for reach us by webhook.
 
     Then the applicant's page offers no "I've booked" form: the provider tells us. A
-    round on Cal.com (links.provider_for) counts once the cohort has received a signed
-    delivery (its webhook is set up); other schedulers never do. Without a configured
-    round, the cohort's deliveries decide alone.
+    round whose booking page is on Cal.com, Calendly or Cronofy (links.provider_for)
+    counts once the cohort has received a signed delivery from that provider (its
+    webhook is set up); other pages (Google appointments, …) never do. Without a
+    configured round, any signed delivery to the cohort decides.
     """
     interview_round, _ = link_for(application)
-    if interview_round is not None and provider_for(interview_round.booking_url) != CALCOM:
-        return False
-    return application.cohort.deliveries.exists()
+    deliveries = application.cohort.deliveries.all()
+    if interview_round is not None:
+        provider = provider_for(interview_round.booking_url)
+        if provider == OTHER:
+            return False
+        deliveries = deliveries.filter(provider=provider)
+    return deliveries.exists()

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_ratelimit.core import is_ratelimited
 from redis.exceptions import RedisError
 
@@ -129,7 +129,7 @@ def _page(request, token, *, form=None, message="", status=200):
 
 
 @never_cache
-@require_GET
+@require_safe  # HEAD too: mail scanners check links before the applicant clicks
 def applicant_page(request, token):
     """Show the applicant their cohort, round, interview and what they can do next.
 

@@ -104,3 +104,45 @@ class InterviewRoundForm(forms.ModelForm):
                 f"{', '.join(clash)} already belongs to the other round: a booking's event type must say "
                 "which round it is.")
         return value
+
+
+class ProviderSecretsForm(forms.Form):
+    """The cohort's Calendly signing key and Cronofy client secret (issue 11).
+
+    A blank field keeps the stored value (the page never shows it back in full);
+    the "remove" boxes clear it, which makes that provider's webhook answer 403.
+    """
+
+    calendly_signing_key = forms.CharField(
+        label="Calendly signing key", required=False, max_length=200, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="The signing_key of the cohort's Calendly webhook subscription.")
+    remove_calendly = forms.BooleanField(label="Remove the Calendly key", required=False)
+    cronofy_client_secret = forms.CharField(
+        label="Cronofy client secret", required=False, max_length=200, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="The client secret of the Cronofy application whose Scheduler sends notifications.")
+    remove_cronofy = forms.BooleanField(label="Remove the Cronofy secret", required=False)
+
+    def clean(self):
+        data = super().clean()
+        for key, remove in (("calendly_signing_key", "remove_calendly"),
+                            ("cronofy_client_secret", "remove_cronofy")):
+            if data.get(key) and data.get(remove):
+                self.add_error(remove, "Either paste a new value or remove it, not both.")
+            if data.get(key) and any(c.isspace() for c in data[key]):
+                self.add_error(key, "Keys have no spaces; paste it exactly as the provider shows it.")
+        return data
+
+    def save(self, cohort):
+        """Write the changes onto `cohort`; return the names of the fields that changed."""
+        changed = []
+        for key, remove in (("calendly_signing_key", "remove_calendly"),
+                            ("cronofy_client_secret", "remove_cronofy")):
+            value = "" if self.cleaned_data[remove] else self.cleaned_data[key] or getattr(cohort, key)
+            if value != getattr(cohort, key):
+                setattr(cohort, key, value)
+                changed.append(key)
+        if changed:
+            cohort.save(update_fields=changed)
+        return changed

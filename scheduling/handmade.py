@@ -22,7 +22,7 @@ from applications.models import Application, time_zone_or_utc
 from . import events
 from .bookings import merge_booking_event, sync_application
 from .models import Booking, ScheduleChange
-from .status import ON_BOOKING, SCHEDULED, Status
+from .status import ON_BOOKING, SCHEDULED
 
 # Statuses in which an interview may be put on the schedule: those a booking moves to
 # "scheduled", and "scheduled" itself (the new interview replaces the current one).
@@ -63,8 +63,10 @@ def _current(application):
     return application.bookings.filter(uid=application.interview_booking_uid).first()
 
 
-def _event(trigger, booking, application, *, start, end, time_zone, meeting_url, title):
+def _event(trigger, booking, application, *, start, end, time_zone, meeting_url, title, reason="",
+           location=""):
     return events.BookingEvent(
+        provider=booking.kind, reason=reason[:2000], location=location[:300],
         trigger=trigger, uid=booking.uid, ical_sequence=booking.last_sequence + 1,
         start=start, end=end, email=application.contact_email, name=application.applicant_name,
         time_zone=time_zone, meeting_url=meeting_url, event_type=title, title=title,
@@ -80,10 +82,10 @@ def _new_booking(application, kind, **fields):
 
 
 def _apply(application, booking, trigger, *, user, note, start=None, end=None, time_zone="",
-           meeting_url="", title=""):
+           meeting_url="", title="", reason="", location=""):
     """Merge one of our own events into `booking`, then re-derive the schedule; return the summary."""
     event = _event(trigger, booking, application, start=start, end=end, time_zone=time_zone,
-                   meeting_url=meeting_url, title=title)
+                   meeting_url=meeting_url, title=title, reason=reason, location=location)
     merged = merge_booking_event(application.cohort, event, application, at=timezone.now())
     return sync_application(
         application, touched=merged, opens=trigger != events.BOOKING_CANCELLED, user=user, note=note,
@@ -116,7 +118,8 @@ def schedule_offline(application, *, start, end, time_zone, meeting_url="", loca
         when = describe(start, time_zone, end=end)
         summary = _apply(application, booking, events.BOOKING_CREATED, user=user,
                          note=f"Scheduled offline: {when}", start=start, end=end,
-                         time_zone=time_zone, meeting_url=meeting_url, title="Offline interview")
+                         time_zone=time_zone, meeting_url=meeting_url, title="Offline interview",
+                         location=location)
         ScheduleChange.objects.create(
             application=application, booking=booking, user=user,
             action=ScheduleChange.Action.OFFLINE_SCHEDULED,
@@ -138,13 +141,15 @@ def edit_interview(application, *, start, end, time_zone, meeting_url="", locati
         application = _locked(application)
         booking = _current_by_hand(application)
         when = describe(start, time_zone, end=end)
+        # Set what the edit may empty first: merging keeps a link or place the event leaves blank.
         Booking.objects.filter(pk=booking.pk).update(
-            location=location[:300], note=note,
+            location=location[:300], note=note, meeting_url=meeting_url,
             verified_at=booking.verified_at or timezone.now(), verified_by=booking.verified_by or user,
         )
         summary = _apply(application, booking, events.BOOKING_RESCHEDULED, user=user,
                          note=f"Interview moved to {when}", start=start, end=end,
-                         time_zone=time_zone, meeting_url=meeting_url, title=booking.event_type)
+                         time_zone=time_zone, meeting_url=meeting_url, title=booking.event_type,
+                         location=location)
         ScheduleChange.objects.create(
             application=application, booking=booking, user=user,
             action=ScheduleChange.Action.OFFLINE_EDITED,
@@ -164,11 +169,10 @@ def clear_interview(application, *, user, reason=""):
         application = _locked(application)
         booking = _current_by_hand(application)
         when = describe(booking.start, booking.time_zone)
-        Booking.objects.filter(pk=booking.pk).update(reason=reason[:2000])
         summary = _apply(application, booking, events.BOOKING_CANCELLED, user=user,
                          note=f"Cleared the interview of {when}", start=booking.start,
                          end=booking.end, time_zone=booking.time_zone,
-                         meeting_url=booking.meeting_url, title=booking.event_type)
+                         meeting_url=booking.meeting_url, title=booking.event_type, reason=reason)
         ScheduleChange.objects.create(
             application=application, booking=booking, user=user,
             action=ScheduleChange.Action.OFFLINE_CLEARED,
@@ -270,7 +274,8 @@ def _record_claim(application, *, start, time_zone, meeting_url):
         detail = f"The applicant says they booked {when}"
     else:
         # The applicant's new word is unverified again, whatever an admin confirmed before.
-        Booking.objects.filter(pk=claim.pk).update(verified_at=None, verified_by=None)
+        Booking.objects.filter(pk=claim.pk).update(verified_at=None, verified_by=None,
+                                                    meeting_url=meeting_url)
         trigger, action = events.BOOKING_RESCHEDULED, ScheduleChange.Action.APPLICANT_UPDATED
         detail = f"The applicant moved their interview from {describe(claim.start, claim.time_zone)} to {when}"
     _apply(application, claim, trigger, user=None, note=note, start=start, end=None,

@@ -3,11 +3,10 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from django_htmx.http import trigger_client_event
 
 from . import invitations
 from .settings_views import admin_cohort_or_404
@@ -35,8 +34,8 @@ def _back(request, default):
 def invite_application(request, slug, pk):
     """Send application `pk` the invitation for the round it waits for; `resend=1` sends it again.
 
-    Without htmx: a message and a redirect (to `next` or the application). With
-    htmx: the application's invitation panel, and an `invitationSent` event.
+    Answers with a message and a redirect (to `next`, e.g. the tab, or the
+    application), so the whole page shows the new state.
     """
     cohort = admin_cohort_or_404(request, slug, action="send invitations")
     application = get_object_or_404(cohort.applications.select_related("cohort__organization"), pk=pk)
@@ -48,13 +47,6 @@ def invite_application(request, slug, pk):
     else:
         done = f"Not sent: {SKIP_SENTENCES[result.skipped]}."
         level = messages.WARNING
-    if request.htmx:
-        from .templatetags.scheduling_links import invitation_panel_context
-
-        context = {**invitation_panel_context(application, request.user, can_send=True), "done": done,
-                   "cohort": cohort}
-        response = render(request, "scheduling/_invitation_panel.html", context)
-        return trigger_client_event(response, "invitationSent")
     messages.add_message(request, level, done)
     return _back(request, reverse("applications:detail", args=[cohort.slug, application.pk]))
 

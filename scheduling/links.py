@@ -65,11 +65,13 @@ class RefCheck:
     def problem(self):
         """Return a sentence for sync health when the value was ignored, else ""."""
         if self.kind == "number":
-            return ("The booking carries a bare application number as its link reference; numbers "
-                    "are not accepted (anyone can type one), so it was matched by its chain or email.")
+            return ("The booking's link reference is a bare application number, which is never accepted "
+                    "(anyone could type one), so it was ignored: only the booking chain and the email "
+                    "were used to match it.")
         if self.kind == "invalid":
-            return ("The booking's link reference is not valid for this cohort (changed by hand, or "
-                    "from another cohort's link): ignored, so it was matched by its chain or email.")
+            return ("The booking's link reference is not valid for this cohort (changed by hand, or from "
+                    "another cohort's link), so it was ignored: only the booking chain and the email were "
+                    "used to match it.")
         return ""
 
 

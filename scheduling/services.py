@@ -115,7 +115,7 @@ def _apply_once(event, cohort, delivery, *, final):
         delivery=delivery, note=who,
     )
     if who:
-        changed = f"{who}. {changed}"
+        changed = f"{who}; {changed[:1].lower()}{changed[1:]}"
     if misfit:
         changed = f"{changed} {misfit}: status left as it was."
     if claimed:

@@ -17,7 +17,7 @@ from applications.access import check_org_admin
 from applications.models import Cohort, UserSettings
 
 from . import events, invitations, templating
-from .forms import InterviewRoundForm
+from .forms import InterviewRoundForm, ProviderSecretsForm
 from .models import InterviewRound
 
 TEMPLATE = "scheduling/cohort_settings.html"
@@ -30,7 +30,15 @@ CALCOM_TRIGGERS = [
     ("Booking Requested", events.BOOKING_REQUESTED),
     ("Booking Rejected", events.BOOKING_REJECTED),
     ("Meeting Ended", events.MEETING_ENDED),
+    ("Booking No-Show Updated", events.BOOKING_NO_SHOW_UPDATED),
+    ("After Hosts Cal Video No-Show", events.AFTER_HOSTS_CAL_VIDEO_NO_SHOW),
+    ("After Guests Cal Video No-Show", events.AFTER_GUESTS_CAL_VIDEO_NO_SHOW),
+    # Newer Cal.com only (PROTOCOL.md §1: in API v2's list, unverified in source): tick them if offered.
+    ("Booking Location Updated", events.BOOKING_LOCATION_UPDATED),
+    ("Booking Reassigned", events.BOOKING_REASSIGNED),
 ]
+# What to subscribe a Calendly webhook to (PROTOCOL.md §8), with scope "organization" or "user".
+CALENDLY_EVENTS = ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"]
 
 
 def admin_cohort_or_404(request, slug, action="change this cohort's settings"):
@@ -58,7 +66,7 @@ def _render(request, cohort, context, status=200, template=TEMPLATE):
         return render(request, template, {"cohort": cohort, **context}, status=status)
 
 
-def _page_context(request, cohort, forms=None):
+def _page_context(request, cohort, forms=None, secrets_form=None):
     forms = forms or {}
     rounds = []
     for number in (1, 2):
@@ -73,6 +81,10 @@ def _page_context(request, cohort, forms=None):
         "rounds": rounds,
         "webhook_url": request.build_absolute_uri(cohort.webhook_path()),
         "triggers": CALCOM_TRIGGERS,
+        "calendly_url": request.build_absolute_uri(cohort.webhook_path("calendly")),
+        "cronofy_url": request.build_absolute_uri(cohort.webhook_path("cronofy")),
+        "calendly_events": CALENDLY_EVENTS,
+        "secrets_form": secrets_form or ProviderSecretsForm(),
         "deliveries": deliveries,
         "last_delivery": deliveries[0] if deliveries else None,
         "attention_count": sum(1 for d in deliveries if d.attention or d.outcome == "failed"),
@@ -157,6 +169,25 @@ def round_delete(request, slug, number):
         messages.success(request, f"Round {number} removed: no links, invitations or reminders for it until "
                                   "it is set up again.")
     return HttpResponseRedirect(reverse("scheduling:settings", args=[cohort.slug]))
+
+
+@login_required
+@require_POST
+def provider_secrets(request, slug):
+    """Save the cohort's Calendly signing key and Cronofy client secret.
+
+    Redirects to the webhook section with a message on success; renders the page
+    again with the errors (422) otherwise.
+    """
+    cohort = admin_cohort_or_404(request, slug, action="change the cohort's provider keys")
+    form = ProviderSecretsForm(request.POST)
+    if form.is_valid():
+        changed = form.save(cohort)
+        names = {"calendly_signing_key": "Calendly signing key", "cronofy_client_secret": "Cronofy client secret"}
+        messages.success(request, "Saved: " + ", ".join(names[c] for c in changed) + "." if changed
+                         else "Nothing changed: both fields were left blank.")
+        return HttpResponseRedirect(reverse("scheduling:settings", args=[cohort.slug]) + "#other-providers")
+    return _render(request, cohort, _page_context(request, cohort, secrets_form=form), status=422)
 
 
 @login_required

@@ -1,10 +1,9 @@
 """Build and send signed Calendly and Cronofy bodies in tests.
 
-Calendly bodies start from the shared samples copied into fixtures/calcom/
-(calendly_invitee_created.json, calendly_invitee_canceled.json). The sample set has
-no `invitee.created` for the new half of a reschedule, so `new_half()` derives one
-the way Calendly's reschedule guide describes it (§8): a new invitee on a new
-scheduled event, with `old_invitee` naming the one it replaces.
+Calendly bodies are the shared samples copied into fixtures/calcom/
+(calendly_invitee_created.json, calendly_invitee_canceled.json) and the two bodies
+derived from them in fixtures/calendly/ (the new half of the reschedule and a final
+cancel; see that folder's README.md).
 """
 
 import copy
@@ -32,30 +31,17 @@ def calendly_sample(name):
     return copy.deepcopy(_load(name))
 
 
-def new_half(*, created_at="2026-06-05T08:47:34.000000Z"):
+DERIVED = SAMPLES.parent / "calendly"  # the story's last two bodies (see its README.md)
+
+
+def new_half():
     """The `invitee.created` of the new invitee of Ada's reschedule (to 11 June 15:00 UTC)."""
-    data = calendly_sample("invitee_created")
-    data["created_at"] = created_at
-    payload = data["payload"]
-    payload.update(uri=NEW_INVITEE, old_invitee=OLD_INVITEE, created_at="2026-06-05T08:47:33.901000Z",
-                   updated_at="2026-06-05T08:47:33.901000Z",
-                   event="https://api.calendly.com/scheduled_events/GDHBEGGBFEGFDZ4Q")
-    event = payload["scheduled_event"]
-    event.update(uri="https://api.calendly.com/scheduled_events/GDHBEGGBFEGFDZ4Q",
-                 start_time="2026-06-11T15:00:00.000000Z", end_time="2026-06-11T15:30:00.000000Z")
-    return data
+    return json.loads((DERIVED / "calendly_invitee_created_rescheduled.json").read_text())
 
 
-def final_cancel(*, created_at="2026-06-07T10:00:00.000000Z"):
+def final_cancel():
     """Ada cancels the new invitee for good: `invitee.canceled`, `rescheduled: false`."""
-    data = new_half()
-    data.update(event="invitee.canceled", created_at=created_at)
-    payload = data["payload"]
-    payload.update(status="canceled", rescheduled=False, new_invitee=None,
-                   cancellation={"canceled_by": "Ada Lovelace", "canceler_type": "invitee",
-                                 "created_at": created_at, "reason": "I have accepted another offer."})
-    payload["scheduled_event"]["status"] = "canceled"
-    return data
+    return json.loads((DERIVED / "calendly_invitee_canceled_final.json").read_text())
 
 
 def post_calendly(client, cohort, data, *, header=None, timestamp=None, path=None):

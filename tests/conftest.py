@@ -79,3 +79,7 @@ def ada(cohort):
 @pytest.fixture
 def on_postgres():
     return connection.vendor == "postgresql"
+
+
+# The browser tests' window size, for every module (phone tests override it): see tests/browser.py.
+from .browser import viewport  # noqa: E402, F401

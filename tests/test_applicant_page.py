@@ -354,3 +354,27 @@ def test_other_cohorts_tokens_cannot_reach_this_application(client, ada):
 def test_applicant_page_url_is_absolute(ada, settings):
     settings.SITE_URL = "http://127.0.0.1:8000"
     assert applicant_page_url(ada).startswith("http://127.0.0.1:8000/i/")
+
+
+def test_after_the_interview_the_page_says_nothing_to_schedule(client, cohort):
+    held = ApplicationFactory(cohort=cohort, status="needs_first_decision", current_stage="first_round")
+    text = client.get(reverse("scheduling:applicant_page", args=[token_for(held).key])).content.decode()
+    assert "Nothing to schedule" in text and "I’ve booked" not in text
+
+
+def test_mail_scanners_may_check_the_link_with_head(client, page):
+    assert client.head(page).status_code == 200
+
+
+@pytest.mark.parametrize("url,provider,offered", [
+    ("https://cal.com/northwind/first", "calcom", False),
+    ("https://cal.com/northwind/first", "calendly", True),   # Cal.com page, but only Calendly posts to us
+    ("https://calendly.com/northwind/first", "calendly", False),
+    ("https://calendar.app.google/n0rthw1nd", "calcom", True),  # Google pages send no webhooks
+])
+def test_ive_booked_is_offered_only_where_no_webhook_reaches_us(client, page, cohort, url, provider, offered):
+    from scheduling.models import WebhookDelivery
+
+    InterviewRoundFactory(cohort=cohort, number=1, booking_url=url)
+    WebhookDelivery.objects.create(cohort=cohort, provider=provider, body=b"{}", sha256="0" * 64)
+    assert ("I’ve booked my interview" in client.get(page).content.decode()) == offered

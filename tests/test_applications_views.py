@@ -343,6 +343,7 @@ def test_pipeline_says_a_past_interview_was_held_and_needs_a_decision(admin_clie
     row = row_html(admin_client.get(list_url(cohort)), past)
     assert "Held, needs decision" in row and "<del>" not in row
     assert 'class="pipe pipe-attention pipe-key-held"' in row
+    assert "meet.example/past" not in row  # no link to a meeting that is over
 
 
 def test_pipeline_shows_a_future_interview_in_the_viewers_time_zone_with_the_applicants_on_hover(
@@ -480,8 +481,8 @@ def test_the_application_page_runs_a_fixed_number_of_queries(admin_client, cohor
         StatusChange.objects.create(application=a, old_status="new", new_status="new", delivery=d)
         StatusChange.objects.create(application=a, old_status="new", new_status="new", user=org_admin)
     # 11, plus the applicant's page link and the schedule history (issue 9), plus issue 8's cohort rounds
-    # and the application's invitations: a fixed 15.
-    with django_assert_max_num_queries(15):
+    # and the application's invitations, plus the application's bookings (issue 11): a fixed 16.
+    with django_assert_max_num_queries(16):
         assert admin_client.get(detail_url(a)).status_code == 200
 
 

@@ -3,11 +3,11 @@
 Opens /i/<token>/ on a 360 px wide phone in Tokyo, checks nothing scrolls sideways,
 that the form offers the phone's own time zone, books, and sees the interview in
 that zone; then the same page with JavaScript off. Saves
-docs/screenshots/applicant-page.png (invited) and applicant-page-booked.png.
+applicant-page.png (invited) and applicant-page-booked.png (in docs/screenshots/ with
+SCREENSHOTS=docs).
 """
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -15,10 +15,11 @@ from django.utils import timezone
 from applications.models import Application
 from scheduling.applicant import token_for
 
-from .browser import BROWSER_MARKS, browser_page, short_lived_connections  # noqa: F401
+from .browser import (  # noqa: F401
+    BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport,
+)
 from .factories import ApplicationFactory, CohortFactory, InterviewRoundFactory, OrganizationFactory
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PHONE = {"width": 360, "height": 740}
 
 pytestmark = BROWSER_MARKS
@@ -53,7 +54,7 @@ def test_applicant_books_on_a_phone_in_their_own_time_zone(applicant, live_serve
     # The phone's own zone is preselected by static/applicant.js (the server guessed London).
     assert page.get_by_label("Time zone").input_value() == "Asia/Tokyo"
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(SCREENSHOTS / "applicant-page.png"), full_page=True)
+    page.screenshot(path=str(screenshot_path("applicant-page.png")), full_page=True)
 
     day = (timezone.now() + timedelta(days=9)).astimezone(timezone.get_fixed_timezone(540)).date()
     page.get_by_label("Date").fill(day.isoformat())
@@ -68,7 +69,7 @@ def test_applicant_books_on_a_phone_in_their_own_time_zone(applicant, live_serve
     assert "Asia/Tokyo time (your device's time zone)" in page.locator("#your-interview").inner_text()
     assert "The team will confirm it" in page.locator("#your-interview").inner_text()
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(SCREENSHOTS / "applicant-page-booked.png"), full_page=True)
+    page.screenshot(path=str(screenshot_path("applicant-page-booked.png")), full_page=True)
 
     applicant = Application.objects.get(pk=applicant.pk)
     assert applicant.status == "first_round_scheduled" and applicant.interview_unverified

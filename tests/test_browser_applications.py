@@ -19,7 +19,7 @@ from django.utils import timezone
 from applications.models import Application, bump_cohort_version
 from orphans.models import OrphanedInterview
 
-from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport  # noqa: F401
+from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections  # noqa: F401
 
 SCREENSHOT = screenshot_path("applications.png")
 

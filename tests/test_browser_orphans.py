@@ -18,7 +18,7 @@ from django.test import Client
 from applications.models import Application, Cohort
 from orphans.models import OrphanedInterview
 
-from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport  # noqa: F401
+from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections  # noqa: F401
 from .calcom_helpers import post, sample, with_email
 
 SCREENSHOT = screenshot_path("orphan-modal.png")

@@ -345,3 +345,44 @@ def test_the_sweep_sends_invitations_left_pending(ada, round1):
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
         assert send_pending_invitations() == (1, 0)
     assert Invitation.objects.get().state == "sent"
+
+
+# --- the done-when story through send_webhook ----------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_webhook_with_the_bound_link_schedules_the_right_application_and_a_forged_ref_does_not(
+        live_server, cohort, ada):
+    import io
+
+    from orphans.models import OrphanedInterview
+    from scheduling.models import WebhookDelivery
+
+    from .calcom_helpers import SAMPLES
+
+    out = io.StringIO()
+    call_command("send_webhook", str(SAMPLES / "calcom_booking_created.json"), cohort=cohort.slug,
+                 url=live_server.url, link_of=ada.public_id, email="ada.personal@example.net", stdout=out)
+    assert out.getvalue().startswith("200 applied")
+    ada.refresh_from_db()
+    assert ada.status == "first_round_scheduled"
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.match_rule == "link" and b"ada.personal@example.net" in delivery.body_bytes
+    out = io.StringIO()
+    call_command("send_webhook", str(SAMPLES / "calcom_booking_requested.json"), cohort=cohort.slug,
+                 url=live_server.url, application_id="app_7f3c2a91.1.AAAAAAAAAAAAAAAA",
+                 email="mallory@example.net", stdout=out)
+    assert out.getvalue().startswith("200 orphaned")
+    assert OrphanedInterview.objects.count() == 1
+
+
+def test_send_webhook_link_of_an_unknown_or_closed_application_is_a_sentence(cohort, ada):
+    from .calcom_helpers import SAMPLES
+
+    with pytest.raises(CommandError, match="No application 'app_nope'"):
+        call_command("send_webhook", str(SAMPLES / "calcom_booking_created.json"), cohort=cohort.slug,
+                     link_of="app_nope")
+    ApplicationFactory(cohort=cohort, public_id="app_done", status="declined", current_stage="decision")
+    with pytest.raises(CommandError, match="it has no booking link"):
+        call_command("send_webhook", str(SAMPLES / "calcom_booking_created.json"), cohort=cohort.slug,
+                     link_of="app_done")

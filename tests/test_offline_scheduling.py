@@ -233,3 +233,74 @@ def test_pipeline_marks_offline_and_unverified_interviews(admin_client, cohort, 
     text = admin_client.get(reverse("applications:list", args=[cohort.slug])).content.decode()
     assert "Scheduled offline" in text
     assert "Applicant says booked: Tue 8 Jun 14:00, unverified" in text
+
+
+def test_the_quick_start_story(db):
+    """Issue 9's "done when" on the demo: I've booked → unverified → confirmed; offline → cleared."""
+    import io
+    import re as re_
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    page = re_.search(r"Ada's own page:\s+http://[^/]+(/i/[\w-]+/)", out.getvalue()).group(1)
+    applicant = Client(REMOTE_ADDR="10.99.0.1")
+    assert applicant.get(page).status_code == 200  # no login
+    day = (datetime.now(UTC) + timedelta(days=8)).date().isoformat()
+    booked = applicant.post(page + "booked/", {"date": day, "time": "11:00", "time_zone": "Europe/London"})
+    assert booked.status_code == 303
+    from applications.models import Application
+
+    ada = Application.objects.get(public_id="app_7f3c2a91")
+    assert ada.status == "first_round_scheduled" and ada.interview_unverified
+
+    admin = Client()
+    admin.login(username="admin", password="cohortos-demo")
+    admin.post(url("applicant_confirm", ada))
+    assert not refreshed(ada).interview_unverified
+
+    emmy = Application.objects.get(contact_email="emmy.noether@example.org")
+    admin.post(url("offline_schedule", emmy), when())
+    assert refreshed(emmy).status == "first_round_scheduled"
+    admin.post(url("offline_clear", emmy))
+    assert refreshed(emmy).status == "waiting_first_round"
+    history = admin.get(reverse("applications:detail", args=[emmy.cohort.slug, emmy.pk])).content.decode()
+    assert "Scheduled offline" in history and "Offline interview cleared" in history
+
+
+def test_members_see_the_schedule_but_no_controls_nor_the_applicants_link(client, cohort, ada):
+    from scheduling.applicant import token_for
+
+    key = token_for(ada).key
+    handmade.schedule_offline(ada, start=datetime.now(UTC) + timedelta(days=2),
+                              end=datetime.now(UTC) + timedelta(days=2, hours=1), time_zone="UTC", user=None)
+    member = UserFactory(username="reader")
+    MembershipFactory(user=member, organization=cohort.organization, role="member")
+    client.force_login(member)
+    page = client.get(reverse("applications:detail", args=[cohort.slug, ada.pk])).content.decode()
+    assert "Scheduled offline" in page
+    assert key not in page and url("offline_clear", ada) not in page and url("applicant_link_revoke", ada) not in page
+
+
+def test_closed_applications_offer_no_schedule_offline(admin_client, cohort):
+    done = ApplicationFactory(cohort=cohort, status="declined", current_stage="decision")
+    page = admin_client.get(reverse("applications:detail", args=[cohort.slug, done.pk])).content.decode()
+    assert url("offline_schedule", done) not in page
+
+
+def test_clear_keeps_the_admins_reason(admin_client, ada):
+    admin_client.post(url("offline_schedule", ada), when())
+    admin_client.post(url("offline_clear", ada), {"reason": "Candidate withdrew by phone"})
+    line = ScheduleChange.objects.get(application=ada, action="offline_cleared")
+    assert line.detail.endswith(": Candidate withdrew by phone")
+    assert Booking.objects.get(application=ada).reason == "Candidate withdrew by phone"
+
+
+def test_edit_can_remove_the_link_and_the_place(admin_client, ada):
+    admin_client.post(url("offline_schedule", ada), when(meeting_url="https://meet.example/x"))
+    assert refreshed(ada).interview_meeting_url == "https://meet.example/x"
+    admin_client.post(url("offline_edit", ada), when(meeting_url="", location=""))
+    ada = refreshed(ada)
+    assert ada.interview_meeting_url == "" and ada.interview_location == ""
+    assert Booking.objects.get(application=ada).kind == "offline"

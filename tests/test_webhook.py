@@ -136,7 +136,7 @@ def test_numeric_application_id_is_refused_and_email_decides(client, cohort, ada
     assert refreshed(ada).status == "first_round_scheduled"
     delivery = WebhookDelivery.objects.get(pk=response.json()["delivery"])
     assert delivery.match_rule == "email"
-    assert "numbers are not accepted" in delivery.attention
+    assert "never accepted" in delivery.attention
 
 
 def test_application_id_of_another_cohort_is_ignored_and_email_decides(client, cohort, ada):

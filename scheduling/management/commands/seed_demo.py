@@ -1,5 +1,6 @@
 """Load the quick start's demo organization, cohort, applications and admin login."""
 
+import os
 import random
 import secrets
 from datetime import timedelta
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from applications.models import Application, Cohort, Membership, Organization
 from scheduling import invitations, links
+from scheduling.applicant import applicant_page_url
 from scheduling.events import BookingEvent
 from scheduling.models import InterviewRound, Invitation
 from scheduling.providers import calcom
@@ -23,6 +25,8 @@ DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "cohortos-demo"
 DEMO_COHORT = "northwind-2026"
 FLAG = "--i-know-this-is-not-production"
+# The repo's own copies of Cal.com's sample deliveries (relative to the project root).
+SAMPLES = "tests/fixtures/calcom"
 
 # Named after the people in ../shared/calcom/samples so replays find their applications.
 SAMPLE_PEOPLE = [
@@ -91,10 +95,17 @@ class Command(BaseCommand):
         )
         cohort = Cohort.objects.filter(slug=DEMO_COHORT).first()
         if cohort is None:
-            # The secret is random (the model's default): send_webhook signs with whatever it is.
-            cohort = Cohort.objects.create(organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT)
+            # Every secret is random (issue 14): send_webhook signs with whatever the cohort holds.
+            cohort = Cohort.objects.create(
+                organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT,
+                reply_to_email="fellowship@northwind.example",
+            )
             self._applications(cohort)
         self._rounds(cohort)
+        if not cohort.calendly_signing_key or not cohort.cronofy_client_secret:
+            cohort.calendly_signing_key = cohort.calendly_signing_key or secrets.token_urlsafe(32)
+            cohort.cronofy_client_secret = cohort.cronofy_client_secret or secrets.token_urlsafe(32)
+            cohort.save(update_fields=["calendly_signing_key", "cronofy_client_secret"])
         site = settings.SITE_URL
         ada = cohort.applications.filter(public_id="app_7f3c2a91").first()
         self.stdout.write(self.style.SUCCESS(
@@ -104,22 +115,33 @@ class Command(BaseCommand):
             f"{DEMO_USERNAME} (password set when it was created; change it with "
             f"`manage.py changepassword {DEMO_USERNAME}`)"
         )
+        # Runnable as printed from a second terminal: DEBUG=1 (no SECRET_KEY needed), HOST kept.
+        host = os.environ.get("HOST", "")
+        prefix = "DEBUG=1 " + (f"HOST={host} " if host and host != "127.0.0.1:8000" else "")
+        replay = f"{prefix}.venv/bin/python manage.py send_webhook"
         self.stdout.write(
             f"  Log in:          {site}/accounts/login/  as {login}\n"
             f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
             f"  Webhook secret:  {cohort.webhook_secret}\n"
-            f"  Replay a sample: .venv/bin/python manage.py send_webhook "
-            f"../shared/calcom/samples/calcom_booking_created.json --cohort {cohort.slug}\n"
+            f"  Calendly URL:    {site}{cohort.webhook_path('calendly')}  (signing key {cohort.calendly_signing_key})\n"
+            f"  Cronofy URL:     {site}{cohort.webhook_path('cronofy')}\n"
+            + (f"  Ada's own page:  {applicant_page_url(ada)} (no login; invitations carry each "
+               "applicant's own)\n" if ada else "") +
+            f"  Replay a sample: {replay} {SAMPLES}/calcom_booking_created.json "
+            f"--cohort {cohort.slug} --shift-to-now\n"
+            f"  Make an orphan:  {replay} {SAMPLES}/calcom_booking_created.json "
+            f"--cohort {cohort.slug} --shift-to-now --email someone.new@example.net\n"
             f"  Settings:        {site}/cohorts/{cohort.slug}/settings/  (both rounds set up)\n"
         )
         if ada is not None and ada.status == Status.WAITING_FIRST_ROUND:
             ref = links.make_ref(ada, 1)
             self.stdout.write(
                 f"  Ada's bound link (round 1): {links.link_for(ada)[1]}\n"
-                f"  Book it with another email: .venv/bin/python manage.py send_webhook "
-                f"tests/fixtures/calcom/calcom_booking_created.json --cohort {cohort.slug} "
+                f"  Book it with another email: {replay} "
+                f"{SAMPLES}/calcom_booking_created.json --cohort {cohort.slug} --shift-to-now "
                 f"--application-id {ref} --email ada.personal@example.net\n"
-                f"  Send due reminders: .venv/bin/python manage.py send_reminders\n"
+                f"  (or --link-of {ada.public_id} instead of --application-id: the same reference)\n"
+                f"  Send due reminders: {prefix}.venv/bin/python manage.py send_reminders\n"
             )
 
     def _rounds(self, cohort):
