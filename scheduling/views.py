@@ -20,6 +20,12 @@ from .providers import calcom, calendly, cronofy
 logger = logging.getLogger(__name__)
 
 STATUS_FOR_OUTCOME = {Outcome.REJECTED: 400, Outcome.FAILED: 500}
+# Calendly retries every non-2xx for 24 hours and then disables the subscription (PROTOCOL.md
+# §8): a body we stored but cannot use would only come back, byte-identical, until it cost the
+# cohort its whole webhook. It is kept (sync health shows it, an admin can reprocess it), so it
+# is answered 200 with outcome "rejected" and the reason. Cronofy's retry policy is not in the
+# notes; it gets the same, so an unknown shape never turns into a retry storm.
+STORED_IS_ENOUGH = {**STATUS_FOR_OUTCOME, Outcome.REJECTED: 200}
 
 
 def _error(status, message, **extra):
@@ -53,11 +59,11 @@ def _cronofy_problem(request, body, cohort):
     return ""
 
 
-def _receive(request, webhook_key, provider, signature_problem):
+def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_FOR_OUTCOME):
     """Run one delivery of `provider` through the shared flow; return the JsonResponse.
 
     `signature_problem(request, body, cohort)` returns "" for a valid signature, else
-    the sentence the 403 carries.
+    the sentence the 403 carries. `statuses` maps outcomes to HTTP statuses (200 otherwise).
     """
     if request.method != "POST":
         response = _error(405, "Only POST is accepted here.")
@@ -78,8 +84,8 @@ def _receive(request, webhook_key, provider, signature_problem):
         logger.exception("Database unavailable while receiving a %s webhook", provider)
         return _error(503, "Database unavailable; nothing was applied. Retry the delivery.")
     payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
-    status = STATUS_FOR_OUTCOME.get(result.outcome, 200)
-    if status != 200:
+    status = statuses.get(result.outcome, 200)
+    if result.outcome in STATUS_FOR_OUTCOME:
         payload["error"] = result.detail
     return JsonResponse(payload, status=status)
 
@@ -105,9 +111,10 @@ def calendly_webhook(request, webhook_key):
     As calcom_webhook, with `Calendly-Webhook-Signature` (t=…,v1=…, 3-minute
     tolerance) checked against `Cohort.calendly_signing_key`: 403 when it is
     missing, stale, forged or the cohort has no key. Calendly retries any non-2xx
-    for 24 hours, so 2xx means stored; a 500 (apply failed) is worth its retry.
+    for 24 hours, so 2xx means stored: a stored body we cannot use is 200 with
+    outcome "rejected" and its `error`; a 500 (apply failed) or 503 is worth its retry.
     """
-    return _receive(request, webhook_key, "calendly", _calendly_problem)
+    return _receive(request, webhook_key, "calendly", _calendly_problem, STORED_IS_ENOUGH)
 
 
 @csrf_exempt
@@ -116,6 +123,7 @@ def cronofy_webhook(request, webhook_key):
 
     As calcom_webhook, with `Cronofy-HMAC-SHA256` (base64) checked against
     `Cohort.cronofy_client_secret`. Notification types we do not act on are
-    stored and answered 200 with outcome "ignored".
+    stored and answered 200 with outcome "ignored"; a stored body we cannot use,
+    200 with outcome "rejected" and its `error` (as for Calendly).
     """
-    return _receive(request, webhook_key, "cronofy", _cronofy_problem)
+    return _receive(request, webhook_key, "cronofy", _cronofy_problem, STORED_IS_ENOUGH)

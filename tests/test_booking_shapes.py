@@ -4,7 +4,7 @@ Every body is built from the shared samples (tests/fixtures/calcom) and goes thr
 the real webhook view, signed over the bytes sent.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -310,3 +310,29 @@ def test_the_host_no_show_flag_is_recorded(client, cohort, ada):
     post(client, cohort, sample("booking_created"))
     post(client, cohort, no_show(host=True))
     assert Booking.objects.get().no_show_host is True
+
+
+def test_two_unmatched_seats_are_two_orphaned_interviews(client, cohort):
+    from orphans.models import OrphanedInterview
+
+    post(client, cohort, seat("charles.babbage@example.org", "Charles Babbage", None))
+    post(client, cohort, seat("mary.shelley@example.org", "Mary Shelley", None, created="2026-06-02T16:30:00.000Z"))
+    orphans = OrphanedInterview.objects.filter(booking_uid=UID).order_by("attendee_key")
+    assert [(o.attendee_key, o.email) for o in orphans] == [
+        ("charles.babbage@example.org", "charles.babbage@example.org"),
+        ("mary.shelley@example.org", "mary.shelley@example.org")]
+
+
+def test_matching_one_orphaned_seat_leaves_the_other_seat_orphaned(client, cohort, ada):
+    from orphans.models import OrphanedInterview
+    from orphans.services import match_orphan
+
+    post(client, cohort, seat("ada.home@example.net", "Ada Lovelace", None))
+    post(client, cohort, seat("mary.shelley@example.org", "Mary Shelley", None, created="2026-06-02T16:30:00.000Z"))
+    mine = OrphanedInterview.objects.get(attendee_key="ada.home@example.net")
+    match_orphan(mine, ada, user=None)
+    ada = refreshed(ada)
+    assert ada.status == "first_round_scheduled" and ada.interview_booking_uid == UID
+    other = OrphanedInterview.objects.get(attendee_key="mary.shelley@example.org")
+    assert other.resolved_at is None
+    assert Booking.objects.get(uid=UID, attendee_key="mary.shelley@example.org").application_id is None

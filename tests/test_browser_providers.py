@@ -7,9 +7,7 @@ import io
 import pytest
 from django.test import Client
 
-from .browser import (  # noqa: F401
-    BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport,
-)
+from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections  # noqa: F401
 from .calcom_helpers import post, sample
 from .demo import seed_quick_start_demo
 
@@ -26,7 +24,8 @@ def demo(transactional_db):
 
 
 @pytest.fixture
-def viewport():  # noqa: F811  (the phone, for browser_page)
+def viewport():
+    """The phone, for browser_page."""
     return PHONE
 
 
