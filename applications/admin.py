@@ -8,9 +8,26 @@ from django.contrib.auth.models import Group
 from scheduling.status import InvalidTransition, Status
 
 from .admin_scoping import OrganizationScopedAdmin, ScopedInline, mask, scoped
+from .admin_audit import AuditedAdmin, ReadOnlyAdmin, register_history
 from .models import (
-    Application, ApplicationEmail, Cohort, Membership, Organization, StatusChange, UserSettings,
+    Application, ApplicationEmail, Cohort, Membership, Organization, StatusChange, TimelineEntry,
+    UserSettings,
 )
+
+
+class ArchivedFilter(admin.SimpleListFilter):
+    title = "archived"
+    parameter_name = "archived"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Active"), ("yes", "Archived")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(archived_at__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(archived_at__isnull=False)
+        return queryset
 
 
 class MembershipInline(ScopedInline):
@@ -38,20 +55,42 @@ class MembershipAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(Cohort)
-class CohortAdmin(OrganizationScopedAdmin):
-    """Cohorts. The webhook key and secret are never shown in full here (only their last four
-    characters): the cohort's own settings page and `seed_demo` are where an admin copies them."""
+class CohortAdmin(OrganizationScopedAdmin, AuditedAdmin):
+    """Cohorts are archived, never deleted; an archived one is read-only until unarchived.
+
+    The webhook key and secrets are never shown in full here (only their last four characters):
+    the cohort's own settings page and `seed_demo` are where an admin copies them."""
 
     org_lookup = "organization"
-    list_display = ("name", "slug", "organization", "reply_to_email", "created_at")
-    list_filter = ("organization",)
+    list_display = ("name", "slug", "organization", "reply_to_email", "created_at", "archived_at")
+    list_filter = (ArchivedFilter, "organization")
     search_fields = ("name", "slug")
     # Secrets and the URL key are shown masked, never as form values (set them on the cohort's
     # settings page; rotate the Cal.com ones with the actions below).
-    exclude = ("webhook_key", "webhook_secret", "calendly_signing_key", "cronofy_client_secret")
+    exclude = ("webhook_key", "webhook_secret", "calendly_signing_key", "cronofy_client_secret", "calendar_token")
     readonly_fields = ("webhook_url", "webhook_secret_masked", "calendly_webhook_url", "cronofy_webhook_url",
-                       "calendly_signing_key_masked", "cronofy_client_secret_masked")
-    actions = ["rotate_secret", "rotate_key"]
+                       "calendly_signing_key_masked", "cronofy_client_secret_masked", "archived_at")
+    actions = ["archive", "unarchive", "rotate_secret", "rotate_key"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_archived:
+            return False
+        return super().has_change_permission(request, obj)
+
+    @admin.action(description="Archive selected cohorts (read-only, closed to bookings)")
+    def archive(self, request, queryset):
+        for cohort in queryset:
+            cohort.archive(user=request.user)
+        self.message_user(request, "Archived: read-only, hidden from the switcher; webhooks get 410.")
+
+    @admin.action(description="Unarchive selected cohorts")
+    def unarchive(self, request, queryset):
+        for cohort in queryset:
+            cohort.unarchive(user=request.user)
+        self.message_user(request, "Unarchived: editable and open to bookings again.")
 
     @admin.display(description="Webhook URL (Cal.com)")
     def webhook_url(self, obj):
@@ -131,16 +170,43 @@ def _move_action(target):
     return action
 
 
+# Written by the state machine and the schedule sync from bookings: editing them by hand would
+# make the application disagree with its bookings. Status moves through the actions.
+DERIVED_FIELDS = (
+    "cohort", "status", "current_stage", "interview_start", "interview_end", "interview_meeting_url",
+    "interview_booking_uid", "interview_time_zone", "interview_event_type", "interview_ended_at",
+    "pending_booking_uid", "pending_start", "pending_end", "reschedule_requested", "reschedule_reason",
+    "updated_at", "created_at",
+)
+
+
 @admin.register(Application)
-class ApplicationAdmin(OrganizationScopedAdmin):
+class ApplicationAdmin(OrganizationScopedAdmin, AuditedAdmin):
+    """Edits are recorded (history and the timeline, old → new); derived fields are read-only."""
+
     list_display = ("applicant_name", "contact_email", "cohort", "status", "current_stage",
                     "interview_start", "updated_at")
     list_filter = ("status", "current_stage", "cohort", "reschedule_requested")
     search_fields = ("applicant_name", "contact_email", "public_id", "interview_booking_uid")
     list_select_related = ("cohort",)
-    readonly_fields = ("status", "current_stage", "updated_at", "created_at")
     inlines = [ApplicationEmailInline, StatusChangeInline]
     actions = [_move_action(status) for status in Status]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A new application picks its cohort; after that it belongs there for good.
+        return DERIVED_FIELDS if obj is not None else ("status", "current_stage", "updated_at", "created_at")
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.cohort.is_archived:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        # Only a row nothing has happened to yet (an import mistake); PROTECT guards the rest.
+        if obj is not None and (obj.status_changes.exists() or obj.timeline_entries.exists()
+                                or obj.bookings.exists() or obj.deliveries.exists()):
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(ApplicationEmail)
@@ -152,7 +218,9 @@ class ApplicationEmailAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(OrganizationScopedAdmin):
+class StatusChangeAdmin(OrganizationScopedAdmin, ReadOnlyAdmin):
+    """The record of every status change: read-only for everyone, superusers included."""
+
     org_lookup = "application__cohort__organization"
     list_display = ("application", "old_status", "new_status", "created_at", "delivery", "user")
     list_filter = ("new_status",)
@@ -171,6 +239,20 @@ class UserSettingsAdmin(OrganizationScopedAdmin):
     list_display = ("user", "time_zone")
     search_fields = ("user__username",)
     raw_id_fields = ("user",)
+
+
+@admin.register(TimelineEntry)
+class TimelineEntryAdmin(OrganizationScopedAdmin, ReadOnlyAdmin):
+    org_lookup = "application__cohort__organization"
+    list_display = ("at", "application", "kind", "user", "delivery")
+    list_filter = ("kind",)
+    search_fields = ("application__applicant_name", "application__contact_email", "kind")
+    list_select_related = ("application", "user")
+    raw_id_fields = ("application", "delivery", "user")
+
+
+register_history(Application)
+register_history(Cohort)
 
 
 # Users and groups span organizations: staff who are not superusers see only the users of the

@@ -6,4 +6,5 @@ def cohorts(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"my_cohorts": Cohort.objects.none()}
-    return {"my_cohorts": Cohort.objects.for_user(user).order_by("name")}
+    # Archived cohorts leave the switcher; the home page lists them under "Archived".
+    return {"my_cohorts": Cohort.objects.for_user(user).filter(archived_at__isnull=True).order_by("name")}

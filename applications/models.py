@@ -8,6 +8,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
+from simple_history.models import HistoricalRecords
 
 from scheduling.status import (
     WAITING, Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
@@ -111,7 +112,8 @@ class CohortQuerySet(models.QuerySet):
 
 
 class Cohort(models.Model):
-    organization = models.ForeignKey(Organization, models.CASCADE, related_name="cohorts")
+    # Deleting is not how a cohort ends (it is archived): PROTECT keeps its applications.
+    organization = models.ForeignKey(Organization, models.PROTECT, related_name="cohorts")
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True, blank=True)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
@@ -128,6 +130,10 @@ class Cohort(models.Model):
         max_length=200, blank=True,
         help_text="The client secret of the Cronofy application that sends Scheduler notifications.")
     created_at = models.DateTimeField(default=timezone.now)
+    # Archived: read-only, closed to new bookings, out of the switcher; webhooks answer 410.
+    archived_at = models.DateTimeField(null=True, blank=True)
+    # The secret in the interview feed's URL (calendar apps cannot log in); rotatable.
+    calendar_token = models.CharField(max_length=64, unique=True, default=new_webhook_key)
     overdue_days = models.PositiveSmallIntegerField(
         default=7, help_text="Days an application may wait for an interview before the tab flags it overdue.",
     )
@@ -136,9 +142,34 @@ class Cohort(models.Model):
     version = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = CohortQuerySet.as_manager()
+    # Secrets stay out of the history: a rotated secret must not live on in an old row.
+    history = HistoricalRecords(excluded_fields=["webhook_key", "webhook_secret", "calendar_token"])
 
     def __str__(self):
         return self.name
+
+    @property
+    def is_archived(self):
+        return self.archived_at is not None
+
+    def archive(self, *, user=None):
+        """Archive the cohort now (a no-op when archived already); recorded in its history."""
+        if self.archived_at is None:
+            self.archived_at = timezone.now()
+            self._history_user = user
+            self.save(update_fields=["archived_at"])
+
+    def unarchive(self, *, user=None):
+        """Bring an archived cohort back: editable, open to bookings, in the switcher."""
+        if self.archived_at is not None:
+            self.archived_at = None
+            self._history_user = user
+            self.save(update_fields=["archived_at"])
+
+    def rotate_calendar_token(self):
+        """Give the interview feed a new secret URL; the old one then answers 404."""
+        self.calendar_token = new_webhook_key()
+        self.save(update_fields=["calendar_token"])
 
     def save(self, *args, **kwargs):
         if not self.slug:
@@ -239,7 +270,7 @@ def normalize_email(email):
 
 
 class Application(models.Model):
-    cohort = models.ForeignKey(Cohort, models.CASCADE, related_name="applications")
+    cohort = models.ForeignKey(Cohort, models.PROTECT, related_name="applications")
     public_id = models.CharField(
         max_length=64, unique=True, default=new_public_id,
         help_text="Passed to Cal.com as ?metadata[application_id]=…",
@@ -286,6 +317,9 @@ class Application(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApplicationQuerySet.as_manager()
+    # Saves (the Django admin, commands, imports) are recorded; move_to and the schedule sync
+    # write with UPDATE and are told by StatusChange and the timeline instead.
+    history = HistoricalRecords()
 
     class Meta:
         indexes = [
@@ -421,7 +455,8 @@ class ApplicationEmail(models.Model):
 class StatusChange(models.Model):
     """One status change of an application: old, new, when, and its cause."""
 
-    application = models.ForeignKey(Application, models.CASCADE, related_name="status_changes")
+    # An application with history cannot be deleted: the audit outlives nothing it explains.
+    application = models.ForeignKey(Application, models.PROTECT, related_name="status_changes")
     old_status = models.CharField(max_length=32, choices=Status.choices)
     new_status = models.CharField(max_length=32, choices=Status.choices)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -437,6 +472,8 @@ class StatusChange(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # The timeline pages an application's changes newest first (applications.timeline).
+        indexes = [models.Index(fields=["application", "-created_at", "-id"], name="statuschange_app_created")]
 
     def __str__(self):
         return f"{self.old_status} → {self.new_status}"
@@ -449,3 +486,6 @@ class StatusChange(models.Model):
         if self.user_id:
             return self.note or f"Changed by {self.user}"
         return self.note or "System"
+
+
+from .timeline import TimelineEntry  # noqa: E402,F401  (the model lives beside its registry)

@@ -23,7 +23,7 @@ from django_htmx.http import trigger_client_event
 from scheduling.status import ON_BOOKING, SCHEDULED, InvalidTransition, Status, StatusConflict
 
 from .access import check_org_admin, cohorts_with_role, org_admin_required
-from . import pipeline
+from . import pipeline, timeline
 from .export import csv_response
 from .forms import (
     PAGE_SIZE, SORT_CHOICES, ReopenForm, StatusChangeForm, TabFilters, UserSettingsForm,
@@ -40,6 +40,13 @@ def _cohort_or_404(request, slug):
     return get_object_or_404(cohorts, slug=slug)
 
 
+def _viewer_tz(request, cohort):
+    """Return the ZoneInfo the viewer reads `cohort`'s dates in (read once per request)."""
+    if getattr(request, "_viewer_tz", None) is None:
+        request._viewer_tz = UserSettings.time_zone_for(request.user, cohort.organization)
+    return request._viewer_tz
+
+
 def can_edit(request, cohort):
     """Return True when the user may change `cohort`'s data (status, matching): an org admin.
 
@@ -53,7 +60,7 @@ def can_edit(request, cohort):
 
 def _render(request, template, context, cohort, status=200, tz=None):
     """Render with dates in the viewer's time zone for `cohort`'s organization."""
-    tz = tz or UserSettings.time_zone_for(request.user, cohort.organization)
+    tz = tz or _viewer_tz(request, cohort)
     context = {"cohort": cohort, "can_edit": can_edit(request, cohort), **context}
     with timezone.override(tz):
         response = render(request, template, context, status=status)
@@ -98,10 +105,14 @@ def _wants_fragment(request):
 def home(request):
     """List the user's cohorts: what needs attention, today's and tomorrow's interviews, counts.
 
-    Each count links to the tab filtered to those rows. A few queries per cohort.
+    Each count links to the tab filtered to those rows. A few queries per cohort. Archived
+    cohorts are left out unless `?archived=1` (then only they are listed).
     """
+    show_archived = request.GET.get("archived") == "1"
+    mine = Cohort.objects.for_user(request.user)
+    archived_count = mine.filter(archived_at__isnull=False).count()
     cohorts = list(
-        Cohort.objects.for_user(request.user).select_related("organization")
+        mine.filter(archived_at__isnull=not show_archived).select_related("organization")
         .order_by("organization__name", "-created_at", "name")
     )
     counts = {}
@@ -120,7 +131,7 @@ def home(request):
         cohort.attention, cohort.interviews = _attention(cohort, now, tz)
         cohort.tz = tz
     return render(request, "applications/home.html", {
-        "cohorts": cohorts, "now": now,
+        "cohorts": cohorts, "now": now, "show_archived": show_archived, "archived_count": archived_count,
         "failed_url": reverse("admin:scheduling_webhookdelivery_changelist") if request.user.is_staff else "",
     })
 
@@ -238,15 +249,20 @@ def _bookings_context(application):
     return {"bookings": bookings, "current_booking": current}
 
 
-def _detail_context(application, form, reopen_form=None):
+def _detail_context(request, application, form, reopen_form=None):
+    tz = _viewer_tz(request, application.cohort)
+    timeline_page, items = timeline.page(application, request.GET.get("page"), tz)
     return {
         "application": application,
         "form": form,
         "reopen_form": reopen_form or (ReopenForm(application) if application.reopen_statuses() else None),
-        "timeline": application.status_changes.select_related("delivery", "user"),
+        "timeline": items,
+        "timeline_page": timeline_page,
         # The raw bodies are large and only the admin shows them.
         "deliveries": application.deliveries.defer("body").order_by("-received_at", "-pk"),
         "alternate_emails": application.alternate_emails.order_by("email"),
+        # Bookings an admin matched here by hand, each with its Unmatch button.
+        "matched_orphans": application.matched_orphans.filter(resolution="matched").order_by("-resolved_at"),
         "now": timezone.now(),
         # Issue 9: the current interview's own row (offline, the applicant's word, or a
         # provider's), the applicant's page link and the schedule's history. Issue 11: every
@@ -265,11 +281,10 @@ def application_detail(request, slug, pk):
     """Show one application: contact, interview, status timeline, webhook deliveries, status form."""
     cohort = _cohort_or_404(request, slug)
     application = get_object_or_404(cohort.applications.all(), pk=pk)
-    context = _detail_context(application, StatusChangeForm(application))
+    context = _detail_context(request, application, StatusChangeForm(application))
     pipeline.add_invitations([application], cohort)
     context["pipeline"] = pipeline.pipeline_state(
-        application, now=context["now"], overdue_days=cohort.overdue_days,
-        tz=UserSettings.time_zone_for(request.user, cohort.organization),
+        application, now=context["now"], overdue_days=cohort.overdue_days, tz=_viewer_tz(request, cohort),
     )
     return _render(request, DETAIL_TEMPLATE, context, cohort)
 
@@ -288,13 +303,16 @@ def application_change_status(request, slug, pk):
     application = get_object_or_404(cohort.applications.all(), pk=pk)
     form = StatusChangeForm(application, request.POST)
     moved = None
-    if form.is_valid() and form.needs_confirmation:
+    if cohort.is_archived:
+        form.is_valid()
+        form.add_error(None, f"{cohort.name} is archived: its applications can no longer change.")
+    elif form.is_valid() and form.needs_confirmation:
         # A decision is confirmed on a second post: the same form, asking first (no script needed).
-        context = _detail_context(application, form)
+        context = _detail_context(request, application, form)
         context["confirming"] = Status(form.cleaned_data["status"])
         template = f"{DETAIL_TEMPLATE}#application-status" if _wants_fragment(request) else DETAIL_TEMPLATE
         return _render(request, template, context, cohort)
-    if form.is_valid():
+    elif form.is_valid():
         try:
             moved = application.move_to(
                 Status(form.cleaned_data["status"]), user=request.user,
@@ -310,7 +328,7 @@ def application_change_status(request, slug, pk):
         # next try offers what is allowed now rather than what was seen before.
         errors = [message for messages_ in form.errors.values() for message in messages_]
         application.refresh_from_db()
-        context = _detail_context(application, StatusChangeForm(application))
+        context = _detail_context(request, application, StatusChangeForm(application))
         context["errors"] = errors
         template = f"{DETAIL_TEMPLATE}#application-status" if _wants_fragment(request) else DETAIL_TEMPLATE
         return _render(request, template, context, cohort, status=422)
@@ -318,7 +336,7 @@ def application_change_status(request, slug, pk):
     if not _wants_fragment(request):
         messages.success(request, done)
         return HttpResponseRedirect(reverse("applications:detail", args=[cohort.slug, application.pk]))
-    context = _detail_context(application, StatusChangeForm(application))
+    context = _detail_context(request, application, StatusChangeForm(application))
     context["done"] = done
     response = _render(request, f"{DETAIL_TEMPLATE}#application-status", context, cohort)
     return trigger_client_event(response, "statusChanged")
@@ -338,7 +356,10 @@ def application_reopen(request, slug, pk):
     application = get_object_or_404(cohort.applications.all(), pk=pk)
     form = ReopenForm(application, request.POST)
     moved = None
-    if form.is_valid():
+    if cohort.is_archived:
+        form.is_valid()
+        form.add_error(None, f"{cohort.name} is archived: its applications can no longer change.")
+    elif form.is_valid():
         try:
             moved = application.move_to(
                 Status(form.cleaned_data["status"]), user=request.user,
@@ -351,7 +372,7 @@ def application_reopen(request, slug, pk):
     if moved is None:
         errors = [message for messages_ in form.errors.values() for message in messages_]
         application.refresh_from_db()
-        context = _detail_context(application, StatusChangeForm(application))
+        context = _detail_context(request, application, StatusChangeForm(application))
         context["errors"] = errors
         template = f"{DETAIL_TEMPLATE}#application-status" if _wants_fragment(request) else DETAIL_TEMPLATE
         return _render(request, template, context, cohort, status=422)
@@ -359,7 +380,7 @@ def application_reopen(request, slug, pk):
     if not _wants_fragment(request):
         messages.success(request, done)
         return HttpResponseRedirect(reverse("applications:detail", args=[cohort.slug, application.pk]))
-    context = _detail_context(application, StatusChangeForm(application))
+    context = _detail_context(request, application, StatusChangeForm(application))
     context["done"] = done
     response = _render(request, f"{DETAIL_TEMPLATE}#application-status", context, cohort)
     return trigger_client_event(response, "statusChanged")

@@ -28,10 +28,11 @@ ARGS = {
     "apply_cost": [],
     "applications_tab": ["--large"],
     "orphan_search": [],
+    "timeline": [],
     "tab_freshness": [],
 }
 # Benchmarks that maintain their own section of RESULTS.md.
-WRITES_RESULTS = {"webhook_throughput", "apply_cost", "orphan_search"}
+WRITES_RESULTS = {"webhook_throughput", "apply_cost", "orphan_search", "timeline"}
 TIMEOUT_SECONDS = 3600
 
 

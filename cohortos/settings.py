@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "simple_history",
     "django_ratelimit",
     "applications",
     "scheduling",
@@ -68,11 +69,16 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "applications.middleware.htmx_auth_redirect",
+    # Puts the request's user on every history row written during the request.
+    "simple_history.middleware.HistoryRequestMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# The history is an audit: nobody rewrites it, not even by "reverting" through the admin.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 ROOT_URLCONF = "cohortos.urls"
 WSGI_APPLICATION = "cohortos.wsgi.application"

@@ -1,9 +1,12 @@
 from django.contrib import admin, messages
+from django.db import transaction
+
+from applications.admin_audit import AuditedAdmin, register_history
 
 from applications.admin_scoping import OrganizationScopedAdmin
 
 from .models import OrphanedInterview
-from .services import OrphanConflict, dismiss_orphan, match_orphan, restore_orphan
+from .services import OrphanConflict, dismiss_orphan, match_orphan, restore_orphan, unmatch_orphan
 
 
 class ResolvedFilter(admin.SimpleListFilter):
@@ -37,9 +40,11 @@ def _dismiss_action(reason):
 
 
 @admin.register(OrphanedInterview)
-class OrphanedInterviewAdmin(OrganizationScopedAdmin):
+class OrphanedInterviewAdmin(OrganizationScopedAdmin, AuditedAdmin):
     """Orphans for staff. Resolve one by setting its application and saving (the same match as
-    the modal's); dismiss, restore and re-send alerts in bulk with the actions."""
+    the modal's); changing the application of a matched one unmatches it and matches it again
+    (its booking moves too); clearing it unmatches. Dismiss, restore and re-send alerts in bulk
+    with the actions. Orphans are never deleted; their history keeps every resolution."""
 
     list_display = ("email", "name", "cohort", "start", "reason", "created_at", "resolution",
                     "resolved_at", "alert_state")
@@ -47,13 +52,22 @@ class OrphanedInterviewAdmin(OrganizationScopedAdmin):
     search_fields = ("email", "name", "booking_uid", "ical_uid", "event_type")
     list_select_related = ("cohort",)
     raw_id_fields = ("delivery", "application", "resolved_by")
-    readonly_fields = ("resolved_at", "resolved_by", "resolution", "alert_state", "alert_sent_at",
-                       "alert_attempts", "alert_last_error", "alert_claimed_at")
+    readonly_fields = ("resolved_at", "resolved_by", "resolution", "dismiss_reason", "added_email",
+                       "alert_state", "alert_sent_at", "alert_attempts", "alert_last_error",
+                       "alert_claimed_at")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
     actions = [*(_dismiss_action(r) for r in OrphanedInterview.DismissReason), "restore", "send_alert_again"]
 
     def save_model(self, request, obj, form, change):
-        """Save; an application set on an unresolved orphan matches it through match_orphan."""
+        """Save; an application set on an unresolved orphan matches it through match_orphan,
+        a changed one on a matched orphan goes through unmatch_orphan (then match_orphan)."""
         application = obj.application
+        matched = obj.resolution == OrphanedInterview.Resolution.MATCHED
+        if change and "application" in form.changed_data and matched:
+            self._reassign(request, obj, application)
+            return
         if change and "application" in form.changed_data and application and not obj.is_resolved:
             obj.application = None
             super().save_model(request, obj, form, change)
@@ -65,6 +79,19 @@ class OrphanedInterviewAdmin(OrganizationScopedAdmin):
                 self.message_user(request, f"Matched to {application.applicant_name}. {sentence}")
             return
         super().save_model(request, obj, form, change)
+
+    def _reassign(self, request, obj, application):
+        # Both steps or neither: a failed match must not leave the orphan unmatched.
+        try:
+            with transaction.atomic():
+                sentence = unmatch_orphan(obj, user=request.user)
+                if application is not None:
+                    sentence = match_orphan(obj, application, user=request.user)
+        except (OrphanConflict, ValueError) as exc:
+            self.message_user(request, f"Not changed: {exc}", messages.ERROR)
+            return
+        target = f"Moved to {application.applicant_name}" if application else "Unmatched"
+        self.message_user(request, f"{target}. {sentence}")
 
     @admin.action(description="Restore selected dismissed orphans")
     def restore(self, request, queryset):
@@ -85,3 +112,6 @@ class OrphanedInterviewAdmin(OrganizationScopedAdmin):
         ).update(alert_state=OrphanedInterview.AlertState.PENDING, alert_attempts=0,
                  alert_claimed_at=None)
         self.message_user(request, f"{count} alert(s) queued for the next sweep.")
+
+
+register_history(OrphanedInterview)

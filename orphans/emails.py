@@ -11,8 +11,9 @@ from django.urls import reverse
 
 from applications.models import Membership, time_zone_or_utc
 
-# More orphans than this in one send make a single digest per admin instead of one email each.
-DIGEST_THRESHOLD = 5
+# More orphans than this in one send make a single digest per admin instead of one email each:
+# with the send window (orphans.services.ALERT_WINDOW), one email per admin per cohort per window.
+DIGEST_THRESHOLD = 1
 
 
 def alert_recipients(organization):

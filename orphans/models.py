@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 # A claim older than this belongs to a worker that died mid-send: the sweep may take it over.
 # Well above SMTP's timeout (EMAIL_TIMEOUT) times the number of admins.
@@ -61,7 +62,7 @@ class OrphanedInterview(models.Model):
         DUPLICATE = "duplicate", "Duplicate"
         OTHER = "other", "Other"
 
-    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="orphans")
+    cohort = models.ForeignKey("applications.Cohort", models.PROTECT, related_name="orphans")
     booking_uid = models.CharField(max_length=64)
     # A seat of a seated slot (PROTOCOL.md §3-4): its attendee email; empty otherwise.
     attendee_key = models.CharField(max_length=254, blank=True)
@@ -89,9 +90,11 @@ class OrphanedInterview(models.Model):
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
     dismiss_reason = models.CharField(max_length=200, blank=True)
     application = models.ForeignKey(
-        "applications.Application", models.SET_NULL, null=True, blank=True,
+        "applications.Application", models.PROTECT, null=True, blank=True,
         related_name="matched_orphans",
     )
+    # The alternate email the match added to the application (unmatch takes it away again).
+    added_email = models.EmailField(blank=True)
 
     alert_state = models.CharField(
         max_length=16, choices=AlertState.choices, default=AlertState.PENDING
@@ -103,6 +106,9 @@ class OrphanedInterview(models.Model):
     alert_claimed_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrphanedInterviewQuerySet.as_manager()
+    # Matching, dismissing and restoring write with conditional UPDATEs, then snapshot the row
+    # (applications.audit.snapshot), so who dismissed it and why survives a restore.
+    history = HistoricalRecords(excluded_fields=["alert_claimed_at", "alert_attempts"])
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -19,7 +19,6 @@ Every send claims each orphan with a conditional UPDATE first, so no orphan is
 alerted twice, whichever of these runs, and however often.
 """
 
-import difflib
 import logging
 import re
 from datetime import timedelta
@@ -34,6 +33,9 @@ from applications.models import Application, ApplicationEmail, Cohort, bump_coho
 from scheduling.models import Booking, MatchRule, WebhookDelivery
 from scheduling.status import CLOSED, WAITING, Status
 
+from applications import timeline
+from applications.audit import snapshot
+
 from .emails import alert_messages, alert_recipients
 from .models import OrphanedInterview
 
@@ -42,6 +44,9 @@ logger = logging.getLogger(__name__)
 # The sweep leaves an alert to its own task this long (and a failed send this long before
 # trying again); past it, the alert is overdue and the sweep sends it.
 ALERT_GRACE = timedelta(minutes=2)
+# At most one send per cohort in this window: while orphans keep arriving, each admin gets
+# one email per cohort per window; what arrives meanwhile waits for the sweep after it.
+ALERT_WINDOW = timedelta(minutes=10)
 
 
 class ChainMatchedMeanwhile(Exception):
@@ -152,13 +157,21 @@ def send_alerts(cohort, orphans, *, now=None):
     sender holds are left alone, resolved ones are marked skipped. The rest go
     to every admin of the cohort's organization in one SMTP session: one email
     each, or one digest when there are more than emails.DIGEST_THRESHOLD.
+    Nothing is claimed while the cohort's digest window is closed (a send in the
+    last ALERT_WINDOW): those alerts stay pending for the sweep after it.
     On an SMTP error (smtplib.SMTPException, OSError) the claims are released
     with the error recorded (pending again, or failed after ALERT_MAX_ATTEMPTS)
     and the error is raised for the caller to retry. An organization without an
     admin email fails the alerts at once.
     """
     now = now or timezone.now()
-    claimed = [orphan.pk for orphan in orphans if orphan.claim_alert(now)]
+    with transaction.atomic():
+        # One sender per cohort at a time decides the window and claims (the row lock queues
+        # the others, who then see this send's claims); the email goes out after the commit.
+        Cohort.objects.select_for_update().filter(pk=cohort.pk).first()
+        if next_alert_at(cohort, now) > now:
+            return 0
+        claimed = [orphan.pk for orphan in orphans if orphan.claim_alert(now)]
     if not claimed:
         return 0
     # Read again after claiming: a match or dismiss in between must not be announced.
@@ -191,6 +204,19 @@ def send_alerts(cohort, orphans, *, now=None):
     for orphan in live:
         orphan.alert_sent(now)
     return len(live)
+
+
+def next_alert_at(cohort, now):
+    """Return the earliest aware datetime at which `cohort`'s alerts may be sent again.
+
+    ALERT_WINDOW after the last send (or send in progress) of the cohort; `now`
+    when there was none in the window.
+    """
+    state = OrphanedInterview.AlertState
+    last = (OrphanedInterview.objects.filter(
+        cohort=cohort, alert_state__in=[state.SENT, state.SENDING], alert_claimed_at__gt=now - ALERT_WINDOW)
+        .order_by("-alert_claimed_at").values_list("alert_claimed_at", flat=True).first())
+    return last + ALERT_WINDOW if last else now
 
 
 def send_cohort_alerts(orphan_id):
@@ -293,11 +319,19 @@ def match_orphan(orphan, application, *, user, remember_email=True):
         if booking.application_id not in (None, application.pk):
             raise OrphanConflict(f"Booking {booking.uid} already belongs to another application; "
                                  "nothing was changed.")
+        if locked.cohort.is_archived:
+            raise OrphanConflict("The cohort is archived: nothing in it can change.")
         chain = Booking.objects.unmatched_chain(booking)
         Booking.objects.filter(pk__in=[b.pk for b in chain]).update(application=application)
         booking.application = application
+        replaced_uid, replaced_start = application.interview_booking_uid, application.interview_start
         sentence = sync_application(application, touched=booking, opens=True, user=user,
                                     note=f"Matched by {user}")
+        replaced = replaced_uid and application.interview_booking_uid != replaced_uid
+        timeline.record(application, "matched", user=user, uid=booking.uid, email=locked.email,
+                        start=timeline.iso(booking.start),
+                        replaced_uid=replaced_uid if replaced else "",
+                        replaced_start=timeline.iso(replaced_start) if replaced else None)
         now = timezone.now()
         # Orphans of earlier bookings of the chain (orphaned too) are settled by this match.
         OrphanedInterview.objects.filter(
@@ -311,7 +345,10 @@ def match_orphan(orphan, application, *, user, remember_email=True):
         ).update(application=application, match_rule=MatchRule.MANUAL)
         email = normalize_email(locked.email)
         if remember_email and email and email != application.contact_email:
-            ApplicationEmail.objects.get_or_create(application=application, email=email)
+            _, added = ApplicationEmail.objects.get_or_create(application=application, email=email)
+            if added:
+                OrphanedInterview.objects.filter(pk=locked.pk).update(added_email=email)
+        snapshot(locked, user=user, reason=f"Matched to {application.public_id}")
         bump_cohort_version(locked.cohort_id)
     orphan.resolved_at, orphan.resolved_by, orphan.application = now, user, application
     orphan.resolution = OrphanedInterview.Resolution.MATCHED
@@ -359,6 +396,7 @@ def dismiss_orphan(orphan, *, user, reason):
     )
     if not done:
         raise OrphanAlreadyResolved(_reread(orphan))
+    snapshot(orphan, user=user, reason=f"Dismissed: {reason.label}")
     bump_cohort_version(orphan.cohort_id)
     orphan.resolved_at, orphan.resolved_by = now, user
     orphan.resolution, orphan.dismiss_reason = OrphanedInterview.Resolution.DISMISSED, reason.value
@@ -368,7 +406,8 @@ def restore_orphan(orphan, *, user):
     """Put a dismissed `orphan` back among the unresolved ones (and on the badge).
 
     Raises OrphanAlreadyResolved when it is not dismissed (any more): matched,
-    or restored by someone else first. `user` is accepted for symmetry and logged.
+    or restored by someone else first. Who dismissed it and why stay in its
+    history (the dismissal's snapshot); the restore is recorded as by `user`.
     """
     done = OrphanedInterview.objects.filter(
         pk=orphan.pk, resolution=OrphanedInterview.Resolution.DISMISSED
@@ -377,9 +416,62 @@ def restore_orphan(orphan, *, user):
         fresh = _reread(orphan)
         raise OrphanAlreadyResolved(fresh, None if fresh.is_resolved else
                                     f"{fresh.email} was already restored; nothing was changed.")
+    snapshot(orphan, user=user, reason="Restored")
     bump_cohort_version(orphan.cohort_id)
     logger.info("Orphan #%s restored by %s", orphan.pk, user)
     orphan.resolved_at, orphan.resolved_by, orphan.resolution, orphan.dismiss_reason = None, None, "", ""
+
+
+def unmatch_orphan(orphan, *, user):
+    """Undo the match of `orphan`: its booking goes back to the orphan queue; return a sentence.
+
+    In one transaction, in the webhook's lock order (application, booking,
+    orphan): the booking and the rest of its chain leave the application, with
+    their webhook deliveries; the alternate email the match added is removed (so
+    the next booking from it does not match again); the orphan is unresolved
+    again, its alert state untouched (an alert already sent is not sent again).
+    Then the application is re-synced: its earlier interview is current again if
+    that booking is still live, else the schedule clears and a scheduled status
+    returns to waiting. Both the timeline and the orphan's history record it.
+
+    Raises OrphanConflict when the orphan is not matched (any more), its booking
+    has moved to another application since, or the cohort is archived.
+    """
+    from scheduling.bookings import _chain_of
+    from scheduling.reassign import resync_after_loss
+
+    with transaction.atomic():
+        seen = OrphanedInterview.objects.select_related("cohort").get(pk=orphan.pk)
+        if seen.resolution != OrphanedInterview.Resolution.MATCHED or seen.application_id is None:
+            raise OrphanConflict(f"{seen.email} is not matched (any more); nothing was changed.")
+        if seen.cohort.is_archived:
+            raise OrphanConflict("The cohort is archived: nothing in it can change.")
+        application = Application.objects.select_for_update().get(pk=seen.application_id)
+        booking, locked = _lock_booking_and_orphan(orphan)
+        if locked.resolution != OrphanedInterview.Resolution.MATCHED or locked.application_id != application.pk:
+            raise OrphanConflict(f"{locked.email} was changed by someone else first; nothing was changed.")
+        if booking.application_id != application.pk:
+            raise OrphanConflict(f"Booking {booking.uid} has moved to another application since; "
+                                 "nothing was changed.")
+        chain = _chain_of(booking, list(application.bookings.all())) or [booking]
+        uids = [b.uid for b in chain]
+        Booking.objects.filter(pk__in=[b.pk for b in chain]).update(application=None)
+        booking.application = None
+        WebhookDelivery.objects.filter(cohort=locked.cohort_id, booking_uid__in=uids,
+                                       application=application).update(application=None)
+        if locked.added_email:
+            ApplicationEmail.objects.filter(application=application, email=locked.added_email).delete()
+        OrphanedInterview.objects.filter(pk=locked.pk).update(
+            resolved_at=None, resolved_by=None, resolution="", application=None, added_email="")
+        sentence = resync_after_loss(application, booking, user=user, note=f"Unmatched by {user}")
+        restored = application.interview_booking_uid not in ("", *uids)
+        timeline.record(application, "unmatched", user=user, uid=booking.uid, start=timeline.iso(booking.start),
+                        restored_uid=application.interview_booking_uid if restored else "",
+                        restored_start=timeline.iso(application.interview_start) if restored else None)
+        snapshot(locked, user=user, reason=f"Unmatched from {application.public_id}")
+        bump_cohort_version(locked.cohort_id)
+    orphan.resolved_at, orphan.resolved_by, orphan.resolution, orphan.application = None, None, "", None
+    return sentence
 
 
 def _reread(orphan):
@@ -395,9 +487,15 @@ FREE_MAIL_DOMAINS = frozenset({
     "web.de", "mail.ru", "yandex.ru", "qq.com", "163.com",
 })
 SUGGESTIONS = 3
-# Candidates the suggestion query fetches at most, ranked in Python afterwards.
-SUGGESTION_POOL = 200
-MIN_SCORE = 0.45
+# Candidates one orphan's query fetches at most before ranking (a very common surname).
+SUGGESTION_POOL = 50
+
+SAME_NAME = "same name"
+SAME_SURNAME = "same surname"
+SAME_DOMAIN = "same email domain"
+ONE_CHARACTER_OFF = "email differs by one character"
+# How much each reason weighs in the ranking; waiting applications only break ties.
+WEIGHT = {SAME_NAME: 4, ONE_CHARACTER_OFF: 4, SAME_SURNAME: 2, SAME_DOMAIN: 1}
 
 
 def _waiting_first():
@@ -407,7 +505,7 @@ def _waiting_first():
 
 
 def _words(text):
-    return [w for w in re.split(r"[\W_\d]+", text.lower()) if len(w) >= 3]
+    return [w for w in re.split(r"[\W_\d]+", text.lower()) if len(w) >= 2]
 
 
 def _split_email(email):
@@ -415,61 +513,106 @@ def _split_email(email):
     return local, domain
 
 
-def score(orphan, application):
-    """Return how likely `application` is `orphan`'s applicant: 0 (no sign) to about 1.5.
+def _one_edit_apart(a, b):
+    """Return True when `a` and `b` differ by exactly one inserted, deleted or replaced character."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i + (len(a) == len(b)):] == b[i + 1:]
 
-    The best of name similarity (difflib) and email local-part similarity, plus
-    0.3 for the same (non-webmail) email domain and 0.2 for an application that
-    is waiting for an interview (0.1 when new).
+
+def _one_edit_regex(email):
+    """Return a regex matching every string one edit away from `email` (and `email` itself)."""
+    alternatives = set()
+    for i in range(len(email) + 1):
+        alternatives.add(re.escape(email[:i]) + "." + re.escape(email[i:]))  # one inserted
+        if i < len(email):
+            alternatives.add(re.escape(email[:i]) + "." + re.escape(email[i + 1:]))  # one replaced
+            alternatives.add(re.escape(email[:i] + email[i + 1:]))  # one deleted
+    return "^(" + "|".join(sorted(alternatives)) + ")$"
+
+
+def surname(name, email=""):
+    """Return the orphan's surname: the last word of its name (of its email's local part if nameless)."""
+    words = _words(name) or _words(_split_email(email)[0])
+    return words[-1] if words and len(words[-1]) >= 2 else ""
+
+
+def reasons_for(orphan, application):
+    """Return why `application` may be `orphan`'s applicant: a list of reason sentences (maybe empty).
+
+    Only the orphan's own name and email count: same name, same surname, the same
+    email domain (webmail domains count for nothing), an email one character off.
     """
-    local, domain = _split_email(orphan.email)
-    app_local, app_domain = _split_email(application.contact_email)
-    name = " ".join(_words(orphan.name)) or " ".join(_words(local))
-    similarity = max(
-        difflib.SequenceMatcher(None, name, " ".join(_words(application.applicant_name))).ratio(),
-        difflib.SequenceMatcher(None, local, app_local).ratio(),
-    )
-    bonus = 0.3 if domain and domain == app_domain and domain not in FREE_MAIL_DOMAINS else 0
-    if application.status in WAITING:
-        bonus += 0.2
-    elif application.status == Status.NEW:
-        bonus += 0.1
-    return similarity + bonus
+    reasons = []
+    name = " ".join(_words(orphan.name))
+    app_words = _words(application.applicant_name)
+    if name and name == " ".join(app_words):
+        reasons.append(SAME_NAME)
+    family = surname(orphan.name, orphan.email)
+    if family and app_words and app_words[-1] == family and SAME_NAME not in reasons:
+        reasons.append(SAME_SURNAME)
+    _, domain = _split_email(orphan.email)
+    if domain and domain not in FREE_MAIL_DOMAINS and _split_email(application.contact_email)[1] == domain:
+        reasons.append(SAME_DOMAIN)
+    if _one_edit_apart(normalize_email(orphan.email), application.contact_email):
+        reasons.append(ONE_CHARACTER_OFF)
+    return reasons
+
+
+def suggest_for(orphan, *, limit=SUGGESTIONS):
+    """Return up to `limit` open applications of the orphan's cohort that may be its applicant.
+
+    Drawn from this orphan alone (see reasons_for), so they never depend on which
+    other orphans are listed. Each Application carries `.reasons` (sentences).
+    Ranked by the weight of the reasons, then waiting for an interview first, then
+    the most recently updated. One query.
+    """
+    email = normalize_email(orphan.email)
+    _, domain = _split_email(email)
+    signs = []  # (condition, weight): the database ranks by their sum, so a flood of weak ones waits
+    name = " ".join(_words(orphan.name))
+    if name:
+        signs.append((Q(applicant_name__iexact=orphan.name.strip()), WEIGHT[SAME_NAME]))
+    family = surname(orphan.name, email)
+    if family:
+        signs.append((Q(applicant_name__iendswith=f" {family}") | Q(applicant_name__iexact=family),
+                      WEIGHT[SAME_SURNAME]))
+    if domain and domain not in FREE_MAIL_DOMAINS:
+        signs.append((Q(contact_email__endswith=f"@{domain}"), WEIGHT[SAME_DOMAIN]))
+    if email and len(email) <= 100:
+        signs.append((Q(contact_email__regex=_one_edit_regex(email)), WEIGHT[ONE_CHARACTER_OFF]))
+    if not signs:
+        return []
+    found = Q()
+    weight = Value(0)
+    for condition, points in signs:
+        found |= condition
+        weight = weight + Case(When(condition, then=Value(points)), default=Value(0),
+                               output_field=IntegerField())
+    pool = (orphan.cohort.applications.exclude(status__in=list(CLOSED)).filter(found)
+            .annotate(weight=weight)
+            .order_by("-weight", _waiting_first(), "-updated_at", "pk")[:SUGGESTION_POOL])
+    ranked = []
+    for position, application in enumerate(pool):
+        application.reasons = reasons_for(orphan, application)
+        if application.reasons:
+            ranked.append((-sum(WEIGHT[r] for r in application.reasons), position, application))
+    ranked.sort(key=lambda item: item[:2])
+    return [application for _, _, application in ranked[:limit]]
 
 
 def suggest_applications(cohort, orphans, *, limit=SUGGESTIONS):
-    """Return {orphan pk: [Application, …]}: the likeliest open applications for each orphan.
-
-    One query for all of `orphans`: the cohort's open (not accepted, waitlisted
-    or declined) applications sharing a name word, an email word or a
-    non-webmail domain with any of them, waiting ones first, at most
-    SUGGESTION_POOL; then ranked per orphan by `score` in Python. Scores below
-    MIN_SCORE are not suggested.
-    """
-    orphans = list(orphans)
-    words, domains = set(), set()
+    """Return {orphan pk: [Application, …]}: each orphan's own suggestions (suggest_for), one query each."""
+    result = {}
     for orphan in orphans:
-        local, domain = _split_email(orphan.email)
-        words.update(_words(orphan.name))
-        words.update(_words(local))
-        if domain and domain not in FREE_MAIL_DOMAINS:
-            domains.add(domain)
-    found = Q()
-    for word in sorted(words)[:30]:
-        found |= Q(applicant_name__icontains=word) | Q(contact_email__icontains=word)
-    for domain in sorted(domains)[:10]:
-        found |= Q(contact_email__endswith=f"@{domain}")
-    if not found:
-        return {orphan.pk: [] for orphan in orphans}
-    pool = list(
-        cohort.applications.exclude(status__in=list(CLOSED)).filter(found)
-        .order_by(_waiting_first(), "-updated_at", "pk")[:SUGGESTION_POOL]
-    )
-    ranked = {}
-    for orphan in orphans:
-        scored = sorted(((score(orphan, a), a) for a in pool), key=lambda pair: -pair[0])
-        ranked[orphan.pk] = [a for s, a in scored if s >= MIN_SCORE][:limit]
-    return ranked
+        orphan.cohort = cohort
+        result[orphan.pk] = suggest_for(orphan, limit=limit)
+    return result
 
 
 def search_applications(cohort, text, *, limit=10):

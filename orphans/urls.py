@@ -10,4 +10,5 @@ urlpatterns = [
     path("cohorts/<slug:slug>/orphans/<int:pk>/match/", views.orphan_match, name="match"),
     path("cohorts/<slug:slug>/orphans/<int:pk>/dismiss/", views.orphan_dismiss, name="dismiss"),
     path("cohorts/<slug:slug>/orphans/<int:pk>/restore/", views.orphan_restore, name="restore"),
+    path("cohorts/<slug:slug>/orphans/<int:pk>/unmatch/", views.orphan_unmatch, name="unmatch"),
 ]

@@ -13,13 +13,14 @@ a closed application) answers 422 with the list and the reason, changing nothing
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -30,10 +31,11 @@ from scheduling.status import CLOSED
 from .models import OrphanedInterview
 from .services import (
     OrphanConflict, dismiss_orphan, match_orphan, restore_orphan, search_applications,
-    suggest_applications,
+    suggest_applications, unmatch_orphan,
 )
 
 TEMPLATE = "orphans/orphan_list.html"
+CONFIRM_TEMPLATE = "orphans/orphan_confirm.html"
 # A burst can leave hundreds; the list shows the newest this many (the count says how many).
 PAGE = 50
 
@@ -64,14 +66,23 @@ def _render(request, context, cohort, *, status=200):
     return response
 
 
+SHOWS = ("open", "dismissed", "matched")
+
+
 def _list_context(cohort, show, *, search_for=None, q=""):
-    """Return the list's context: `show` is "open" or "dismissed"; a search for one orphan optional."""
+    """Return the list's context: `show` is "open", "dismissed" or "matched"; a search for one orphan optional."""
     counts = cohort.orphans.aggregate(
         open=Count("pk", filter=Q(resolved_at__isnull=True)),
         dismissed=Count("pk", filter=Q(resolution=OrphanedInterview.Resolution.DISMISSED)),
+        matched=Count("pk", filter=Q(resolution=OrphanedInterview.Resolution.MATCHED)),
     )
-    rows = cohort.orphans.unresolved() if show == "open" else cohort.orphans.dismissed()
-    orphans = list(rows.select_related("resolved_by").order_by("-created_at", "-pk")[:PAGE])
+    rows = {
+        "open": cohort.orphans.unresolved(),
+        "dismissed": cohort.orphans.dismissed(),
+        "matched": cohort.orphans.filter(resolution=OrphanedInterview.Resolution.MATCHED),
+    }[show]
+    order = ("-resolved_at", "-pk") if show == "matched" else ("-created_at", "-pk")
+    orphans = list(rows.select_related("resolved_by", "application").order_by(*order)[:PAGE])
     if show == "open":
         suggestions = suggest_applications(cohort, orphans)
         for orphan in orphans:
@@ -80,7 +91,8 @@ def _list_context(cohort, show, *, search_for=None, q=""):
             orphan.results = search_applications(cohort, q) if orphan.q else None
     return {
         "show": show, "orphans": orphans, "open_count": counts["open"],
-        "dismissed_count": counts["dismissed"], "reasons": OrphanedInterview.DismissReason.choices,
+        "dismissed_count": counts["dismissed"], "matched_count": counts["matched"],
+        "archived": cohort.is_archived, "reasons": OrphanedInterview.DismissReason.choices,
         "closed": CLOSED,
     }
 
@@ -129,7 +141,7 @@ def orphan_list(request, slug):
     number of orphans.
     """
     cohort = _cohort_or_404(request, slug)
-    show = "dismissed" if request.GET.get("show") == "dismissed" else "open"
+    show = request.GET.get("show") if request.GET.get("show") in SHOWS else "open"
     try:
         search_for = int(request.GET.get("orphan", ""))
     except ValueError:
@@ -170,7 +182,9 @@ def orphan_match(request, slug, pk):
     """Match the orphan to the posted `application` (of the same cohort) through match_orphan.
 
     `remember_email` (default on; the form posts "0" then the checkbox's "1")
-    adds the booker's email to the application's alternate emails.
+    adds the booker's email to the application's alternate emails. When the
+    application has a live interview, nothing happens until the admin confirms
+    (`replace=1`) on a page showing both interviews.
     """
     cohort = _cohort_or_404(request, slug)
     orphan = get_object_or_404(cohort.orphans.all(), pk=pk)
@@ -180,6 +194,15 @@ def orphan_match(request, slug, pk):
         raise Http404("No such application.") from None
     application = get_object_or_404(cohort.applications.all(), pk=application_pk)
     remember = (request.POST.getlist("remember_email") or ["1"])[-1] == "1"
+    live = application.interview_booking_uid and not application.interview_ended_at
+    if live and request.POST.get("replace") != "1" and not orphan.is_resolved:
+        template = f"{CONFIRM_TEMPLATE}#orphan-confirm" if _wants_fragment(request) else CONFIRM_TEMPLATE
+        context = {"o": orphan, "application": application, "remember": remember,
+                   "list_url": _list_url(cohort)}
+        with timezone.override(UserSettings.time_zone_for(request.user, cohort.organization)):
+            response = render(request, template, {"cohort": cohort, **context})
+        patch_vary_headers(response, ["HX-Request"])
+        return response
     try:
         sentence = match_orphan(orphan, application, user=request.user, remember_email=remember)
     except OrphanConflict as exc:
@@ -222,3 +245,30 @@ def orphan_restore(request, slug, pk):
     except OrphanConflict as exc:
         return _done(request, cohort, show="dismissed", problem=str(exc))
     return _done(request, cohort, show="dismissed", notice=f"Restored {orphan.email} to the unresolved list.")
+
+
+@login_required
+@require_POST
+def orphan_unmatch(request, slug, pk):
+    """Undo a match (unmatch_orphan): the booking goes back among the unresolved orphans.
+
+    Without htmx, redirects to the posted `next` (the application's page) when it
+    is a local URL, else to the list of matched orphans.
+    """
+    cohort = _cohort_or_404(request, slug)
+    if not _can_edit(request, cohort):
+        raise PermissionDenied("Only an org admin can unmatch an orphaned interview.")
+    orphan = get_object_or_404(cohort.orphans.select_related("application"), pk=pk)
+    name = orphan.application.applicant_name if orphan.application_id else "its application"
+    try:
+        sentence = unmatch_orphan(orphan, user=request.user)
+    except OrphanConflict as exc:
+        problem, notice = str(exc), ""
+    else:
+        problem, notice = "", f"Unmatched {orphan.email} from {name}: it is back among the unresolved. {sentence}"
+    target = request.POST.get("next", "")
+    if not _wants_fragment(request) and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        (messages.error if problem else messages.success)(request, problem or notice)
+        return HttpResponseRedirect(target)
+    return _done(request, cohort, show="matched", notice=notice, problem=problem)

@@ -3,10 +3,12 @@ from django.db.models.functions import Length
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
+from applications.admin_audit import AuditedAdmin, register_history
 from applications.admin_scoping import OrganizationScopedAdmin
 
 from .ingest import process_delivery
 from .models import ApplicantToken, Booking, InterviewRound, Invitation, ScheduleChange, WebhookDelivery
+from .reassign import BookingMoveRefused, move_booking
 
 
 @admin.register(WebhookDelivery)
@@ -45,6 +47,10 @@ class WebhookDeliveryAdmin(OrganizationScopedAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # Every verified body is evidence of what a provider told us: kept for good.
+        return False
+
     @admin.action(description="Reprocess selected deliveries (failed, unfinished or rejected)")
     def reprocess(self, request, queryset):
         done = {}
@@ -56,7 +62,10 @@ class WebhookDeliveryAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(Booking)
-class BookingAdmin(OrganizationScopedAdmin):
+class BookingAdmin(OrganizationScopedAdmin, AuditedAdmin):
+    """Bookings follow their provider: only the application is editable, and moving a booking
+    there goes through move_booking (both applications re-synced, both timelines told)."""
+
     list_display = ("uid", "attendee_key", "kind", "cohort", "application", "state", "start", "email",
                     "organizer_name", "no_show", "reschedule_uid", "request_reschedule", "last_event_at")
     list_filter = ("kind", "state", "request_reschedule", "no_show", "cohort")
@@ -64,12 +73,30 @@ class BookingAdmin(OrganizationScopedAdmin):
                      "name", "organizer_email", "organizer_name")
     list_select_related = ("cohort", "application")
     raw_id_fields = ("application",)
-    readonly_fields = ("last_event_at", "last_sequence", "details_at", "no_show_at", "created_at",
-                       "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Booking._meta.fields if f.name not in ("application", "id")]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        """Move the booking through move_booking when its application changed; nothing else is editable."""
+        if not change or "application" not in form.changed_data:
+            return
+        try:
+            sentence = move_booking(obj, obj.application, user=request.user)
+        except BookingMoveRefused as exc:
+            self.message_user(request, f"Not moved: {exc}", messages.ERROR)
+        else:
+            self.message_user(request, f"Booking moved. {sentence}")
 
 
 @admin.register(InterviewRound)
-class InterviewRoundAdmin(OrganizationScopedAdmin):
+class InterviewRoundAdmin(OrganizationScopedAdmin, AuditedAdmin):
     list_display = ("cohort", "number", "booking_url", "auto_invite", "remind_after_days", "max_reminders")
     list_filter = ("auto_invite", "number")
     search_fields = ("cohort__name", "cohort__slug", "booking_url")
@@ -139,3 +166,7 @@ class ScheduleChangeAdmin(OrganizationScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+register_history(Booking)
+register_history(InterviewRound)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from . import templating
 
@@ -44,7 +45,8 @@ class MatchRule(models.TextChoices):
 class WebhookDelivery(models.Model):
     """One verified POST from a provider, stored (raw bytes) before it is applied."""
 
-    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="deliveries")
+    # Deliveries are evidence: neither a cohort's nor an application's deletion takes them.
+    cohort = models.ForeignKey("applications.Cohort", models.PROTECT, related_name="deliveries")
     # Which parser reads the stored body (ingest dispatches on it).
     provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.CALCOM)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -63,7 +65,7 @@ class WebhookDelivery(models.Model):
     redeliveries = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
     application = models.ForeignKey(
-        "applications.Application", models.SET_NULL, null=True, blank=True,
+        "applications.Application", models.PROTECT, null=True, blank=True,
         related_name="deliveries",
     )
     duplicate_of = models.ForeignKey(
@@ -174,9 +176,9 @@ class Booking(models.Model):
         OFFLINE = "offline", "Scheduled offline"  # an admin recorded it (phone, email, …)
         APPLICANT = "applicant", "Confirmed by the applicant"  # "I've booked" on their page
 
-    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="bookings")
+    cohort = models.ForeignKey("applications.Cohort", models.PROTECT, related_name="bookings")
     application = models.ForeignKey(
-        "applications.Application", models.SET_NULL, null=True, blank=True,
+        "applications.Application", models.PROTECT, null=True, blank=True,
         related_name="bookings",
     )
     uid = models.CharField(max_length=64)
@@ -243,6 +245,7 @@ class Booking(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     objects = BookingQuerySet.as_manager()
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
@@ -412,7 +415,7 @@ class InterviewRound(models.Model):
         FIRST = 1, "First round"
         SECOND = 2, "Second round"
 
-    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="rounds")
+    cohort = models.ForeignKey("applications.Cohort", models.PROTECT, related_name="rounds")
     number = models.PositiveSmallIntegerField(choices=Number.choices)
     booking_url = models.URLField(
         max_length=500, validators=[validate_https],
@@ -430,6 +433,8 @@ class InterviewRound(models.Model):
     invitation_subject = models.CharField(max_length=300, default=templating.DEFAULT_SUBJECT)
     invitation_body = models.TextField(default=templating.DEFAULT_BODY)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["cohort", "number"]
@@ -472,7 +477,8 @@ class Invitation(models.Model):
         SCHEDULE = "schedule", "Reminder schedule"
         COMMAND = "command", "Command line"
 
-    application = models.ForeignKey("applications.Application", models.CASCADE,
+    # An application with invitations has history: it is not deleted (issue 13).
+    application = models.ForeignKey("applications.Application", models.PROTECT,
                                     related_name="invitations")
     round = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.INVITATION)

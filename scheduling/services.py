@@ -14,6 +14,7 @@ from applications.models import Application
 from orphans.services import ChainMatchedMeanwhile, close_orphan_for_booking, record_orphan
 
 from . import events, links
+from .audit import record_booking_event, record_booking_moved
 from .bookings import merge_booking_detail, merge_booking_event, sync_application
 from .matching import BY_REFERENCE, match_application
 from .models import Booking, Outcome
@@ -118,12 +119,14 @@ def _apply_once(event, cohort, delivery, *, final):
         changed = f"{who}; {changed[:1].lower()}{changed[1:]}"
     if misfit:
         changed = f"{changed} {misfit}: status left as it was."
+    record_booking_event(application, event, booking, delivery=delivery)
     if claimed:
         # The booking left its previous application: that one's schedule must forget it.
         previous = Application.objects.select_for_update().filter(pk=owner_id).first()
         if previous is not None:
             sync_application(previous, touched=booking, opens=False, delivery=delivery,
                              note=f"Booking {booking.uid} belongs to {application.public_id}")
+            record_booking_moved(booking, source=previous, target=application, delivery=delivery)
     attention = " ".join(filter(None, [f"{misfit}." if misfit else "", ref_problem]))
     return Result(Outcome.APPLIED, changed, application, match_rule=how, attention=attention)
 
@@ -166,6 +169,7 @@ def _apply_detail(event, cohort, delivery):
             if sentence and application is not None:
                 sync_application(application, touched=booking, opens=False, move_status=False,
                                  delivery=delivery)
+                record_booking_event(application, event, booking, delivery=delivery, detail=sentence)
                 first = first or application
             if sentence:
                 who = f" for {application.public_id}" if application is not None else " (unmatched)"

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import applicant_views, invitation_views, offline_views, settings_views, views
+from . import applicant_views, calendar_views, invitation_views, offline_views, settings_views, views
 
 app_name = "scheduling"
 
@@ -14,6 +14,11 @@ urlpatterns = [
     path("webhooks/calendly/<str:webhook_key>", views.calendly_webhook, name="calendly_webhook_noslash"),
     path("webhooks/cronofy/<str:webhook_key>/", views.cronofy_webhook, name="cronofy_webhook"),
     path("webhooks/cronofy/<str:webhook_key>", views.cronofy_webhook, name="cronofy_webhook_noslash"),
+    path("cohorts/<slug:slug>/interviews/", calendar_views.interview_calendar, name="interviews"),
+    path("cohorts/<slug:slug>/interviews/feed/<str:token>.ics", calendar_views.interview_feed,
+         name="interview_feed"),
+    path("cohorts/<slug:slug>/interviews/feed/rotate/", calendar_views.interview_feed_rotate,
+         name="interview_feed_rotate"),
     # The applicant's own page: the token is the only credential (scheduling/applicant.py).
     path("i/<str:token>/", applicant_views.applicant_page, name="applicant_page"),
     path("i/<str:token>/booked/", applicant_views.applicant_booked, name="applicant_booked"),

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from applications.models import Cohort
 
 from .bodies import BodyRefused, read_webhook_body
-from .ingest import receive_delivery
+from .ingest import receive_delivery, store_for_archived_cohort
 from .models import Outcome
 from .providers import calcom, calendly, cronofy
 
@@ -77,6 +77,12 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
         problem = signature_problem(request, body, cohort)
         if problem:
             return _error(403, f"Invalid signature. {problem}")
+        if cohort.is_archived:
+            # Kept as evidence, never applied: the cohort is closed to new bookings (issue 13).
+            delivery = store_for_archived_cohort(cohort, body, provider=provider)
+            return _error(410, f"The cohort “{cohort.name}” is archived and takes no more bookings; this "
+                          "delivery was stored but not applied. Remove this webhook at the provider.",
+                          delivery=delivery.pk)
         delivery, result = receive_delivery(cohort, body, provider=provider)
     except BodyRefused as exc:
         return _error(exc.status, str(exc))
@@ -96,10 +102,11 @@ def calcom_webhook(request, webhook_key):
 
     Answers JSON: 200 {outcome, delivery, detail} for applied, orphaned,
     ignored and duplicate; 400 for a body we cannot use (still stored, outcome
-    rejected); 403 for a missing or wrong X-Cal-Signature-256; 404 for an unknown
-    key; 405 for methods other than POST; 408, 411 and 413 for a body that is
-    slow, chunked or over 1 MiB (scheduling.bodies; nothing stored); 503 when the
-    database is unreachable (Cal.com may redeliver; the stored copy is then applied once).
+    rejected); 403 for a missing or wrong X-Cal-Signature-256; 410 for an archived
+    cohort (stored, not applied); 404 for an unknown key; 405 for methods other
+    than POST; 408, 411 and 413 for a body that is slow, chunked or over 1 MiB
+    (scheduling.bodies; nothing stored); 503 when the database is unreachable
+    (Cal.com may redeliver; the stored copy is then applied once).
     """
     return _receive(request, webhook_key, "calcom", _calcom_problem)
 

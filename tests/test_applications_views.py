@@ -480,9 +480,10 @@ def test_the_application_page_runs_a_fixed_number_of_queries(admin_client, cohor
         d = delivery(cohort, a, n=n + 1)
         StatusChange.objects.create(application=a, old_status="new", new_status="new", delivery=d)
         StatusChange.objects.create(application=a, old_status="new", new_status="new", user=org_admin)
-    # 11, plus the applicant's page link and the schedule history (issue 9), plus issue 8's cohort rounds
-    # and the application's invitations, plus the application's bookings (issue 11): a fixed 16.
-    with django_assert_max_num_queries(16):
+    # 11, plus the applicant's page link and the schedule history (issue 9), issue 8's cohort rounds and
+    # the application's invitations, the application's bookings (issue 11), and issue 13's timeline
+    # (COUNT, UNION, rows) and hand-matched bookings: a fixed 19.
+    with django_assert_max_num_queries(19):
         assert admin_client.get(detail_url(a)).status_code == 200
 
 

@@ -41,9 +41,10 @@ def demo(transactional_db, mailoutbox):
 
 
 def test_an_admin_opens_the_modal_searches_matches_and_the_badge_count_drops(demo, live_server, browser_page):
-    # Each orphan emailed the demo admin (Celery eager, locmem backend).
-    assert sorted(m.subject.split(": ")[1].split(",")[0] for m in mail.outbox) == [
-        "ada.personal@gmail.com", "bot@spam.example"]
+    # The first orphan emailed the demo admin (Celery eager, locmem backend); the second waits for
+    # the cohort's 10-minute digest window (issue 13), still pending for the sweep.
+    assert [m.subject.split(": ")[1].split(",")[0] for m in mail.outbox] == ["ada.personal@gmail.com"]
+    assert OrphanedInterview.objects.get(email="bot@spam.example").alert_state == "pending"
     ada = Application.objects.get(cohort=demo, contact_email="ada.lovelace@example.org")
     assert ada.status == "waiting_first_round"
 

@@ -23,11 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 30, 9, 15, tzinfo=dt_timezone.utc)
 
 
-def readme_commands(every_provider=False):
-    """Return the README's send_webhook command lines (Cal.com's unless `every_provider`), split."""
-    lines = (ROOT / "README.md").read_text().splitlines()
-    return [shlex.split(line) for line in lines if ".venv/bin/python manage.py send_webhook" in line
-            and not line.lstrip().startswith(("`", "#")) and (every_provider or "--provider" not in line)]
+def readme_commands():
+    """Return the send_webhook command lines of the README's "first ten minutes", split."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### The first ten minutes", 1)[1].split("\n## ", 1)[0]
+    return [shlex.split(line) for line in section.splitlines()
+            if ".venv/bin/python manage.py send_webhook" in line and not line.lstrip().startswith("`")
+            and "--provider" not in line]
 
 
 def test_the_readme_prints_replay_commands_that_use_the_repos_samples():

@@ -110,6 +110,9 @@ def template_of(parts):
                                m["body"].split("|") if _LITERALS.match(m["body"]) else ()),
                 regex,
             )
+            # django-simple-history's object-history pages use unnamed groups: "([^/]+)".
+            while "([^/]+)" in regex:
+                regex = regex.replace("([^/]+)", hole("arg", "str"), 1)
             regex = regex.lstrip("^").removesuffix(r"\Z").removesuffix("$")
             regex = re.sub(r"\\(.)", r"\1", regex)
             if re.search(r"[\[\]()*+?|^$]", regex):

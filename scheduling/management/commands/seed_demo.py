@@ -14,6 +14,7 @@ from django.utils import timezone
 from applications.models import Application, Cohort, Membership, Organization
 from scheduling import invitations, links
 from scheduling.applicant import applicant_page_url
+from scheduling.retention import purge_cohort
 from scheduling.events import BookingEvent
 from scheduling.models import InterviewRound, Invitation
 from scheduling.providers import calcom
@@ -83,8 +84,11 @@ class Command(BaseCommand):
                 f"seed_demo creates a superuser and demo data; DEBUG is off, so this looks like production. "
                 f"Refusing. On a machine that is not production, add {FLAG}."
             )
-        if reset:
-            Cohort.objects.filter(slug=DEMO_COHORT).delete()
+        old = Cohort.objects.filter(slug=DEMO_COHORT).first() if reset else None
+        if old is not None:
+            # Cohorts are protected from deletion (archived instead); the demo's is purged on purpose.
+            counts = purge_cohort(old)
+            self.stdout.write("Deleted the demo cohort: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
         password = DEMO_PASSWORD if settings.DEBUG else secrets.token_urlsafe(16)
         user, created = self._admin_user(password)
         org, _ = Organization.objects.get_or_create(
