@@ -10,8 +10,10 @@ Secrets are shown masked to everyone (`mask`).
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.db import models
+from django.http import Http404
 
 from .models import Membership, Organization
 
@@ -77,6 +79,19 @@ class OrganizationScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return scoped(super().get_queryset(request), request.user)
+
+    def _check_in_scope(self, request, object_id):
+        # History pages (Django's and django-simple-history's) look the row up themselves.
+        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+            raise Http404("No such row among your organizations'.")
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._check_in_scope(request, object_id)
+        return super().history_view(request, object_id, extra_context=extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._check_in_scope(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context=extra_context)
 
     def get_list_filter(self, request):
         filters = []
