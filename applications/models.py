@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
+from .encryption import EncryptedTextField
 from scheduling.status import (
     WAITING, Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
 )
@@ -118,6 +119,9 @@ class Cohort(models.Model):
     slug = models.SlugField(max_length=80, unique=True, blank=True)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
     webhook_secret = models.CharField(max_length=128, default=new_webhook_secret)
+    # Cal.com API v2 key for reconciliation (scheduling/sync.py); encrypted at rest, the
+    # attribute holds the plain key. Shown only as its last four characters.
+    calcom_api_key = EncryptedTextField(blank=True)
     reply_to_email = models.EmailField(
         blank=True, help_text="Where applicants write back; named on their page when a link no longer works.",
     )
@@ -143,7 +147,9 @@ class Cohort(models.Model):
 
     objects = CohortQuerySet.as_manager()
     # Secrets stay out of the history: a rotated secret must not live on in an old row.
-    history = HistoricalRecords(excluded_fields=["webhook_key", "webhook_secret", "calendar_token"])
+    # Secrets stay out of the history tables (the API key is encrypted, but a copy is a copy).
+    history = HistoricalRecords(
+        excluded_fields=["webhook_key", "webhook_secret", "calendar_token", "calcom_api_key"])
 
     def __str__(self):
         return self.name
@@ -197,6 +203,17 @@ class Cohort(models.Model):
         """Give the cohort a new signing secret; deliveries signed with the old one get 403."""
         self.webhook_secret = new_webhook_secret()
         self.save(update_fields=["webhook_secret"])
+
+    @property
+    def calcom_api_key_hint(self):
+        """Return the API key masked to its last four characters ("…a1b2"), or "" when none is set."""
+        key = self.calcom_api_key or ""
+        return f"…{key[-4:]}" if key else ""
+
+    def set_calcom_api_key(self, key):
+        """Store `key` (plain text; "" removes it), encrypted."""
+        self.calcom_api_key = (key or "").strip()
+        self.save(update_fields=["calcom_api_key"])
 
     def webhook_path(self, provider="calcom"):
         """Return the path `provider` ("calcom", "calendly", "cronofy") posts to, with its

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
-HELPERS = {"__init__", "common", "loadgen", "run_all", "settings_bench", "urls_bench"}
+HELPERS = {"__init__", "common", "loadgen", "run_all", "settings_bench", "urls_bench", "fake_calcom_api"}
 # Known benchmarks first, in this order, with their arguments.
 ARGS = {
     "webhook_throughput": [],
@@ -30,9 +30,11 @@ ARGS = {
     "orphan_search": [],
     "timeline": [],
     "tab_freshness": [],
+    "fault_run": [],
+    "sync_calcom": [],
 }
 # Benchmarks that maintain their own section of RESULTS.md.
-WRITES_RESULTS = {"webhook_throughput", "apply_cost", "orphan_search", "timeline"}
+WRITES_RESULTS = {"webhook_throughput", "apply_cost", "orphan_search", "timeline", "fault_run", "sync_calcom"}
 TIMEOUT_SECONDS = 3600
 
 

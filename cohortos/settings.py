@@ -107,6 +107,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that drops packets must not hold a webhook for the OS's default (minutes):
+    # fail fast, and the view spools the body instead (scheduling/spool.py).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "3")))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite serialises writers; without a busy timeout a second writer fails at once
     # instead of waiting its turn.
@@ -221,6 +226,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},  # a backlog of sweeps after an outage is one sweep's work
     },
+    "drain-webhook-spool": {
+        "task": "scheduling.tasks.drain_webhook_spool",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "sweep-webhook-deliveries": {
+        "task": "scheduling.tasks.sweep_webhook_deliveries",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "sync-calcom-due": {
+        "task": "scheduling.tasks.sync_due_cohorts",
+        "schedule": 300.0,  # finds cohorts whose last sync is older than CALCOM_SYNC_INTERVAL
+        "options": {"expires": 290},
+    },
     # Invitations whose task was never published, and automatic ones whose task was lost.
     "send-pending-invitations": {
         "task": "scheduling.tasks.send_pending_invitations",
@@ -261,6 +281,31 @@ SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + ([] if REDIS_URL else ["dja
 # holds a worker thread no longer than that (scheduling/bodies.py).
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 WEBHOOK_READ_SECONDS = float(os.environ.get("WEBHOOK_READ_SECONDS", "10"))
+
+# Verified bodies that arrive while the database is unreachable wait here (scheduling/spool.py)
+# until the drain imports them. Must be durable local disk (a volume in docker-compose.yml).
+WEBHOOK_SPOOL_DIR = Path(os.environ.get("WEBHOOK_SPOOL_DIR", BASE_DIR / "var" / "webhook-spool"))
+WEBHOOK_SPOOL_MAX_FILES = int(os.environ.get("WEBHOOK_SPOOL_MAX_FILES", "20000"))
+WEBHOOK_SPOOL_MAX_BYTES = int(os.environ.get("WEBHOOK_SPOOL_MAX_BYTES", str(512 * 1024 * 1024)))
+# How long a webhook key → secret pair read from the database may verify bodies while the
+# database is down (per process).
+WEBHOOK_SECRET_CACHE_SECONDS = int(os.environ.get("WEBHOOK_SECRET_CACHE_SECONDS", "900"))
+# The sweep: a delivery still "received" after this many seconds was interrupted; failed ones
+# are retried with exponential backoff up to WEBHOOK_MAX_ATTEMPTS attempts.
+WEBHOOK_STUCK_AFTER_SECONDS = int(os.environ.get("WEBHOOK_STUCK_AFTER_SECONDS", "120"))
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))
+
+# Cal.com API v2, for reconciliation (scheduling/providers/calcom_api.py). Point it at a local
+# fake with CALCOM_API_URL=http://127.0.0.1:8765/v2 (README, "A local fake of Cal.com's API").
+CALCOM_API_URL = os.environ.get("CALCOM_API_URL", "https://api.cal.com/v2").rstrip("/")
+CALCOM_API_TIMEOUT = float(os.environ.get("CALCOM_API_TIMEOUT", "20"))
+# Seconds between scheduled syncs of a cohort that has an API key (0 turns them off).
+CALCOM_SYNC_INTERVAL = int(os.environ.get("CALCOM_SYNC_INTERVAL", "3600"))
+
+# Fernet keys for encrypted model fields (Cohort.calcom_api_key), comma-separated, newest first
+# (older ones still decrypt). Without it a key derived from SECRET_KEY is used and
+# `check --deploy` warns: then a leaked SECRET_KEY also reveals the stored API keys.
+FIELD_ENCRYPTION_KEY = env_list("FIELD_ENCRYPTION_KEY")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:

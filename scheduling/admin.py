@@ -7,7 +7,9 @@ from applications.admin_audit import AuditedAdmin, register_history
 from applications.admin_scoping import OrganizationScopedAdmin
 
 from .ingest import process_delivery
-from .models import ApplicantToken, Booking, InterviewRound, Invitation, ScheduleChange, WebhookDelivery
+from .models import (
+    ApplicantToken, Booking, InterviewRound, Invitation, ScheduleChange, SyncDrift, SyncRun, WebhookDelivery,
+)
 from .reassign import BookingMoveRefused, move_booking
 
 
@@ -25,7 +27,7 @@ class WebhookDeliveryAdmin(OrganizationScopedAdmin):
     actions = ["reprocess"]
     exclude = ("body",)
     readonly_fields = ("cohort", "provider", "received_at", "sha256", "trigger_event", "booking_uid",
-                       "event_created_at", "logical_key", "outcome", "detail", "error", "attempts",
+                       "event_created_at", "logical_key", "outcome", "detail", "error", "attempts", "next_attempt_at",
                        "redeliveries", "processed_at", "application", "match_rule", "attention",
                        "duplicate_of", "pretty_json")
 
@@ -170,3 +172,32 @@ class ScheduleChangeAdmin(OrganizationScopedAdmin):
 
 register_history(Booking)
 register_history(InterviewRound)
+
+
+class SyncDriftInline(admin.TabularInline):
+    model = SyncDrift
+    fields = ("booking_uid", "application", "sentence")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    """Cal.com API syncs, read-only: what each fetched and the drift it fixed (issue 10)."""
+
+    list_display = ("id", "cohort", "trigger", "status", "started_at", "finished_at", "bookings_checked",
+                    "changes_made", "requested_by")
+    list_filter = ("status", "trigger", "cohort")
+    list_select_related = ("cohort", "requested_by")
+    date_hierarchy = "started_at"
+    search_fields = ("error", "drift__sentence", "drift__booking_uid")
+    readonly_fields = ("cohort", "trigger", "requested_by", "status", "started_at", "finished_at", "window_start",
+                       "pages_fetched", "bookings_checked", "changes_made", "error")
+    inlines = [SyncDriftInline]
+
+    def has_add_permission(self, request):
+        return False

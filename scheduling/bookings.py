@@ -175,8 +175,30 @@ def sync_application(application, *, touched, opens, move_status=True, delivery=
         if after is not None and after not in successors[(b.uid, b.attendee_key)]:
             successors[(b.uid, b.attendee_key)].append(after)
 
+    # A booking whose predecessor is not linked by rescheduleUid (its reschedule delivery was
+    # lost, or never sent: PROTOCOL.md §3 edge 2) still replaces the older versions of its
+    # iCalUID chain. A version is the booking's own iCalSequence (+1 per reschedule); a cancel
+    # carries it + 1 (§4). Recurring occurrences share an iCalUID at one version, so none of
+    # them replaces another, and a linked successor replaces only its own predecessor.
+    known = {b.uid for b in bookings}
+    unlinked = defaultdict(list)
+    for b in bookings:
+        if b.ical_uid and b.reschedule_uid not in known:
+            unlinked[b.ical_uid].append(b)
+
+    def version(b):
+        if b.last_sequence < 0:
+            return -1  # no iCalSequence known (the API has none): links decide alone
+        return b.last_sequence - (1 if b.state == Booking.State.CANCELLED else 0)
+
     def superseded(b):
-        return any(s.state not in NOT_SUPERSEDING for s in successors[(b.uid, b.attendee_key)])
+        if any(s.state not in NOT_SUPERSEDING for s in successors[(b.uid, b.attendee_key)]):
+            return True
+        mine = version(b)
+        return mine >= 0 and any(
+            other.pk != b.pk and other.state not in NOT_SUPERSEDING and version(other) > mine
+            for other in unlinked[b.ical_uid]
+        ) if b.ical_uid else False
 
     def moving(b):
         # The cancel half of a reschedule whose new half has not arrived yet: the interview is

@@ -9,10 +9,11 @@ row. Adding a provider means one parse module in `providers/` and one URL.
 
 import hashlib
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from .events import ParseError
@@ -124,7 +125,7 @@ def _redelivered(fields, event):
     return original, process_delivery(original, event if fields.get("outcome") is None else None)
 
 
-def process_delivery(delivery, event=None):
+def process_delivery(delivery, event=None, *, counted=False):
     """Apply a stored delivery in one transaction and record its outcome on the row.
 
     `event` is the parsed BookingEvent, parsed again from the stored bytes when
@@ -132,7 +133,8 @@ def process_delivery(delivery, event=None):
     outcome "duplicate" and is left as it is, except a rejected one, which is
     parsed again (the parser may have learnt since). An unexpected error is recorded as
     outcome "failed" with the error and returned, so the delivery can be retried.
-    Database connection errors propagate.
+    Each call counts one attempt on the row, unless `counted` (the sweep counted it
+    when it claimed the row). Database connection errors propagate.
     """
     try:
         with transaction.atomic():
@@ -148,12 +150,12 @@ def process_delivery(delivery, event=None):
             locked.outcome, locked.detail, locked.error = result.outcome, result.detail[:500], ""
             locked.application = result.application
             locked.match_rule, locked.attention = result.match_rule, result.attention[:300]
-            locked.attempts += 1
+            locked.attempts += 0 if counted else 1
             locked.processed_at = timezone.now()
             locked.save(update_fields=["outcome", "detail", "error", "application", "attempts",
                                        "processed_at", "match_rule", "attention"])
     except ParseError as exc:
-        _record_failure(delivery, Outcome.REJECTED, str(exc))
+        _record_failure(delivery, Outcome.REJECTED, str(exc), counted=counted)
         return Result(Outcome.REJECTED, str(exc))
     except (OperationalError, InterfaceError):
         raise
@@ -161,7 +163,7 @@ def process_delivery(delivery, event=None):
         logger.exception("Applying webhook delivery #%s failed", delivery.pk)
         message = f"{type(exc).__name__}: {exc}"
         try:
-            _record_failure(delivery, Outcome.FAILED, message)
+            _record_failure(delivery, Outcome.FAILED, message, counted=counted)
         except DatabaseError:
             logger.exception("Could not record the failure of delivery #%s", delivery.pk)
         return Result(Outcome.FAILED, message)
@@ -169,9 +171,100 @@ def process_delivery(delivery, event=None):
     return result
 
 
-def _record_failure(delivery, outcome, message):
+def _record_failure(delivery, outcome, message, *, counted=False):
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        outcome=outcome, error=message[:5000], attempts=F("attempts") + 1,
+        outcome=outcome, error=message[:5000], attempts=F("attempts") + (0 if counted else 1),
         processed_at=timezone.now(),
     )
     delivery.outcome = outcome
+
+
+# --- the spool and the sweep: finishing what an outage interrupted -----------------------
+
+
+def receive_spooled(spooled):
+    """Import one SpooledDelivery (scheduling/spool.py) through its provider's receive path.
+
+    The body was verified when it was spooled, against the secret the cohort had
+    then. Returns the outcome (a string) once the delivery row is committed, or
+    None when the webhook key names no cohort any more. Raises
+    OperationalError/InterfaceError while the database is unreachable.
+    """
+    from applications.models import Cohort
+
+    parser_for(spooled.provider)  # KeyError for a provider this version does not know
+    cohort = Cohort.objects.filter(webhook_key=spooled.webhook_key).first()
+    if cohort is None:
+        return None
+    if cohort.is_archived:  # archived since it was spooled: kept, never applied (as the view does)
+        return store_for_archived_cohort(cohort, spooled.body, provider=spooled.provider).outcome
+    _delivery, result = receive_delivery(cohort, spooled.body, provider=spooled.provider)
+    return result.outcome
+
+
+def retry_delay(attempts):
+    """Return the backoff (a timedelta) before attempt number `attempts` + 1: 1, 2, 4 … 60 minutes."""
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
+
+
+def due_for_retry(now=None):
+    """Return the deliveries the sweep should apply again now (a queryset, oldest first).
+
+    Those still "received" WEBHOOK_STUCK_AFTER_SECONDS after arrival (an apply that
+    was interrupted) and "failed" ones, each only once its backoff
+    (`next_attempt_at`) has passed and while it has had fewer than
+    WEBHOOK_MAX_ATTEMPTS attempts.
+    """
+    now = now or timezone.now()
+    stuck_before = now - timedelta(seconds=settings.WEBHOOK_STUCK_AFTER_SECONDS)
+    return (
+        WebhookDelivery.objects
+        .filter(Q(outcome=Outcome.RECEIVED, received_at__lte=stuck_before) | Q(outcome=Outcome.FAILED))
+        .filter(attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("received_at", "pk")
+    )
+
+
+def sweep_deliveries(now=None, limit=500):
+    """Apply again up to `limit` stuck or failed deliveries; return {outcome: count}.
+
+    Each delivery is first claimed with a conditional UPDATE on its outcome and
+    attempt count (so two sweeps never work on the same row), which counts the
+    attempt and schedules the next one (`retry_delay`) before anything runs: an
+    apply that kills its worker still uses up an attempt. Stops at the first
+    database connection error (the next sweep carries on).
+    """
+    now = now or timezone.now()
+    counts = {}
+    for delivery in list(due_for_retry(now)[:limit]):
+        claimed = WebhookDelivery.objects.filter(
+            pk=delivery.pk, outcome=delivery.outcome, attempts=delivery.attempts,
+        ).update(attempts=F("attempts") + 1, next_attempt_at=now + retry_delay(delivery.attempts + 1))
+        if not claimed:
+            continue  # another sweep (or a redelivery) got there first
+        try:
+            result = process_delivery(delivery, counted=True)
+        except (OperationalError, InterfaceError):
+            logger.warning("Database unavailable during the delivery sweep; the next sweep carries on")
+            break
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    return counts
+
+
+def delivery_health(cohort=None, now=None):
+    """Return {"stuck": n, "failed": n, "gave_up": n}: deliveries waiting to be finished.
+
+    stuck: "received" for longer than WEBHOOK_STUCK_AFTER_SECONDS; failed: failed
+    with attempts left; gave_up: failed after WEBHOOK_MAX_ATTEMPTS attempts (an
+    admin must look). For one `cohort`, or all.
+    """
+    now = now or timezone.now()
+    deliveries = WebhookDelivery.objects.all() if cohort is None else cohort.deliveries.all()
+    stuck_before = now - timedelta(seconds=settings.WEBHOOK_STUCK_AFTER_SECONDS)
+    limit = settings.WEBHOOK_MAX_ATTEMPTS
+    return deliveries.aggregate(
+        stuck=Count("pk", filter=Q(outcome=Outcome.RECEIVED, received_at__lte=stuck_before)),
+        failed=Count("pk", filter=Q(outcome=Outcome.FAILED, attempts__lt=limit)),
+        gave_up=Count("pk", filter=Q(outcome=Outcome.FAILED, attempts__gte=limit)),
+    )

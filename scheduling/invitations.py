@@ -196,7 +196,12 @@ def invite_on_entry(status_change_id):
     number = round_waited_for(change.new_status)
     if not InterviewRound.objects.filter(cohort_id=application.cohort_id, number=number, auto_invite=True).exists():
         return None
-    return invite(application, user=None, source=Invitation.Source.AUTOMATIC, entry=f"sc{change.pk}").invitation
+    result = invite(application, user=None, source=Invitation.Source.AUTOMATIC, entry=f"sc{change.pk}")
+    if result.skipped == BAD_TEMPLATE:
+        # Saved templates are checked, so only a template edited past the form gets here.
+        logger.warning("No automatic invitation for application %s: round %s's template has an error",
+                       application.pk, number)
+    return result.invitation
 
 
 def deliver(invitation_id):

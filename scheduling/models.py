@@ -62,6 +62,8 @@ class WebhookDelivery(models.Model):
     detail = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # When the sweep may try again (scheduling.ingest.sweep_deliveries); null: as soon as it is due.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     redeliveries = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
     application = models.ForeignKey(
@@ -520,3 +522,75 @@ class Invitation(models.Model):
         if self.sent_by_id:
             return str(self.sent_by)
         return self.get_source_display()
+
+
+class SyncRun(models.Model):
+    """One reconciliation of a cohort against Cal.com's API (scheduling/sync.py).
+
+    At most one run per cohort is `running` (a partial unique constraint): that
+    row is the lock. Progress (pages fetched, bookings checked) is written as the
+    run goes, for the progress bar; the drift it fixed is in `drift` (SyncDrift).
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Sync now"
+        SCHEDULED = "scheduled", "Scheduled"
+        COMMAND = "command", "Command line"
+
+    cohort = models.ForeignKey("applications.Cohort", models.CASCADE, related_name="sync_runs")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.SCHEDULED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Bookings created or updated since this moment were fetched (aware UTC).
+    window_start = models.DateTimeField(null=True, blank=True)
+    pages_fetched = models.PositiveIntegerField(default=0)
+    bookings_checked = models.PositiveIntegerField(default=0)
+    changes_made = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cohort"], condition=Q(status="running"), name="one_running_sync_per_cohort",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Sync #{self.pk} of {self.cohort} ({self.status})"
+
+    @property
+    def is_running(self):
+        return self.status == self.Status.RUNNING
+
+    @property
+    def duration(self):
+        """Return the run's length (a timedelta), or None while it runs."""
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+class SyncDrift(models.Model):
+    """One difference a sync found and fixed: what the webhooks missed, as a sentence."""
+
+    run = models.ForeignKey(SyncRun, models.CASCADE, related_name="drift")
+    application = models.ForeignKey(
+        "applications.Application", models.SET_NULL, null=True, blank=True, related_name="sync_drift",
+    )
+    booking_uid = models.CharField(max_length=64)
+    sentence = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.sentence

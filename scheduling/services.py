@@ -43,7 +43,7 @@ class _OwnerChanged(Exception):
 MATCH_ATTEMPTS = 3
 
 
-def apply_booking_event(event, *, cohort, delivery=None):
+def apply_booking_event(event, *, cohort, delivery=None, note=""):
     """Apply one parsed BookingEvent to `cohort`'s applications; run inside a transaction.
 
     Matches the booking to an application (`match_application`), merges the event
@@ -51,7 +51,8 @@ def apply_booking_event(event, *, cohort, delivery=None):
     same), then recomputes the application's schedule and status from its
     bookings (`sync_application`). Detail triggers (place, interviewer, no-show)
     change the known booking's details and never the status. `delivery` (a
-    WebhookDelivery or None) is recorded as the cause of any status change.
+    WebhookDelivery or None) is recorded as the cause of any status change, with
+    `note` (e.g. "Cal.com API sync #3" when the event came from the API).
     Returns a Result with outcome applied, orphaned or ignored.
     """
     if event.trigger == events.PING:
@@ -64,12 +65,12 @@ def apply_booking_event(event, *, cohort, delivery=None):
     for attempt in range(1, MATCH_ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                return _apply_once(event, cohort, delivery, final=attempt == MATCH_ATTEMPTS)
+                return _apply_once(event, cohort, delivery, final=attempt == MATCH_ATTEMPTS, note=note)
         except _OwnerChanged:
             continue  # the savepoint rolled back, releasing the booking lock; match afresh
 
 
-def _apply_once(event, cohort, delivery, *, final):
+def _apply_once(event, cohort, delivery, *, final, note=""):
     application, how = match_application(cohort, event)
     if application is not None:
         # Every change to one application's schedule queues here, whatever booking it is about.
@@ -113,7 +114,7 @@ def _apply_once(event, cohort, delivery, *, final):
         application, touched=booking,
         opens=event.trigger in (events.BOOKING_CREATED, events.BOOKING_RESCHEDULED),
         move_status=event.trigger != events.MEETING_ENDED and not misfit,
-        delivery=delivery, note=who,
+        delivery=delivery, note="; ".join(filter(None, [note, who])),
     )
     if who:
         changed = f"{who}; {changed[:1].lower()}{changed[1:]}"

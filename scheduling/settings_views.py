@@ -16,8 +16,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from applications.access import check_org_admin
 from applications.models import Cohort, UserSettings
 
-from . import events, invitations, templating
-from .forms import InterviewRoundForm, ProviderSecretsForm
+from . import events, ingest, invitations, spool, templating
+from .forms import CalcomApiKeyForm, InterviewRoundForm, ProviderSecretsForm
 from .models import InterviewRound
 
 TEMPLATE = "scheduling/cohort_settings.html"
@@ -89,6 +89,12 @@ def _page_context(request, cohort, forms=None, secrets_form=None):
         "last_delivery": deliveries[0] if deliveries else None,
         "attention_count": sum(1 for d in deliveries if d.attention or d.outcome == "failed"),
         "placeholders": templating.PLACEHOLDERS,
+        # Issue 10: deliveries waiting to be finished, the spool, the Cal.com API key and syncs.
+        "health": ingest.delivery_health(cohort),
+        "spooled": spool.pending_count(),
+        "spool_dead": spool.dead_count(),
+        "api_key_form": CalcomApiKeyForm(),
+        "runs": cohort.sync_runs.select_related("requested_by").prefetch_related("drift")[:3],
     }
 
 

@@ -1,4 +1,5 @@
-"""Celery tasks for invitations and reminders: thin wrappers around scheduling.invitations.
+"""Celery tasks: invitations and reminders (scheduling.invitations); the webhook spool, the
+delivery sweep and the Cal.com sync (issue 10). Thin wrappers, no logic here.
 
 Publishing is best effort (orphans.tasks.BestEffortTask): a broker that is down
 must not fail the admin's request or the webhook that moved an application. The
@@ -6,6 +7,7 @@ rows are already stored; `send_pending_invitations` (beat, every minute) sends
 what was never published and makes the automatic invitations whose task was lost.
 """
 
+import logging
 from datetime import timedelta
 from smtplib import SMTPException
 
@@ -16,8 +18,10 @@ from django.utils import timezone
 
 from orphans.tasks import BestEffortTask
 
-from . import invitations
+from . import ingest, invitations, spool
 from .models import Invitation
+
+logger = logging.getLogger(__name__)
 
 # A pending invitation older than this was not picked up by its own task: the sweep sends it.
 SWEEP_AFTER = timedelta(minutes=2)
@@ -81,3 +85,47 @@ def send_pending_invitations():
         if invitations.invite_on_entry(pk) is not None:
             made += 1
     return sent, made
+
+
+@shared_task
+def drain_webhook_spool():
+    """Import the bodies spooled during a database outage (beat, every minute); return a sentence."""
+    report = spool.drain_spool()
+    if report.total or report.dead or report.stopped:
+        logger.info("Webhook spool: %s", report.summary())
+    return report.summary()
+
+
+@shared_task
+def sweep_webhook_deliveries():
+    """Apply again stuck and failed deliveries (beat, every minute); return {outcome: count}."""
+    counts = ingest.sweep_deliveries()
+    if counts:
+        logger.info("Delivery sweep: %s", counts)
+    return counts
+
+
+@shared_task
+def sync_calcom_cohort(run_pk):
+    """Run the Cal.com sync `run_pk` (a SyncRun that `sync.start_sync` created); return its status."""
+    from . import sync
+
+    return sync.run_sync(run_pk).status
+
+
+@shared_task
+def sync_due_cohorts():
+    """Start a sync for every cohort whose last one is CALCOM_SYNC_INTERVAL old (beat); return how many."""
+    from . import sync
+    from .models import SyncRun
+
+    started = 0
+    for cohort in sync.due_cohorts():
+        try:
+            run = sync.start_sync(cohort, trigger=SyncRun.Trigger.SCHEDULED)
+        except sync.SyncError as exc:
+            logger.info("Scheduled sync of %s skipped: %s", cohort, exc)
+            continue
+        sync_calcom_cohort.delay(run.pk)
+        started += 1
+    return started

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import applicant_views, calendar_views, invitation_views, offline_views, settings_views, views
+from . import applicant_views, calendar_views, invitation_views, offline_views, settings_views, sync_views, views
 
 app_name = "scheduling"
 
@@ -19,6 +19,10 @@ urlpatterns = [
          name="interview_feed"),
     path("cohorts/<slug:slug>/interviews/feed/rotate/", calendar_views.interview_feed_rotate,
          name="interview_feed_rotate"),
+    path("cohorts/<slug:slug>/sync/", sync_views.sync_health, name="sync_health"),
+    path("cohorts/<slug:slug>/sync/api-key/", sync_views.calcom_api_key, name="calcom_api_key"),
+    path("cohorts/<slug:slug>/sync/now/", sync_views.sync_now, name="sync_now"),
+    path("cohorts/<slug:slug>/sync/runs/<int:pk>/", sync_views.sync_progress, name="sync_progress"),
     # The applicant's own page: the token is the only credential (scheduling/applicant.py).
     path("i/<str:token>/", applicant_views.applicant_page, name="applicant_page"),
     path("i/<str:token>/booked/", applicant_views.applicant_booked, name="applicant_booked"),

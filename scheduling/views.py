@@ -1,11 +1,14 @@
 """The providers' webhook endpoints: HTTP in, HTTP out; the work is in ingest and services.
 
 One URL per provider, one shared flow (`_receive`): find the cohort by the URL's
-key, read the body, check the provider's signature, store and apply.
+key, read the body, check the provider's signature, store and apply. When the
+database is unreachable, a verified body goes to the disk spool instead (`_spool`,
+scheduling/spool.py) and is answered 202: Cal.com never retries (PROTOCOL.md §6).
 """
 
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -16,10 +19,13 @@ from .bodies import BodyRefused, read_webhook_body
 from .ingest import receive_delivery, store_for_archived_cohort
 from .models import Outcome
 from .providers import calcom, calendly, cronofy
+from .spool import SpoolFull, secret_cache, secrets_of, spool_delivery, warm_secret_cache
 
 logger = logging.getLogger(__name__)
 
 STATUS_FOR_OUTCOME = {Outcome.REJECTED: 400, Outcome.FAILED: 500}
+SIGNATURE_HEADERS = {"calcom": calcom.SIGNATURE_HEADER, "calendly": calendly.SIGNATURE_HEADER,
+                     "cronofy": cronofy.SIGNATURE_HEADER}
 # Calendly retries every non-2xx for 24 hours and then disables the subscription (PROTOCOL.md
 # §8): a body we stored but cannot use would only come back, byte-identical, until it cost the
 # cohort its whole webhook. It is kept (sync health shows it, an admin can reprocess it), so it
@@ -69,10 +75,14 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
         response = _error(405, "Only POST is accepted here.")
         response["Allow"] = "POST"
         return response
+    body = None
     try:
         cohort = Cohort.objects.filter(webhook_key=webhook_key).first()
         if cohort is None:
+            secret_cache.forget(webhook_key)
             return _error(404, "Unknown webhook URL.")
+        secret_cache.remember(webhook_key, secrets_of(cohort))
+        warm_secret_cache(every=60)
         body = read_webhook_body(request)
         problem = signature_problem(request, body, cohort)
         if problem:
@@ -88,12 +98,47 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
         return _error(exc.status, str(exc))
     except (OperationalError, InterfaceError):
         logger.exception("Database unavailable while receiving a %s webhook", provider)
-        return _error(503, "Database unavailable; nothing was applied. Retry the delivery.")
+        return _spool(request, webhook_key, provider, signature_problem, body)
     payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
     status = statuses.get(result.outcome, 200)
     if result.outcome in STATUS_FOR_OUTCOME:
         payload["error"] = result.detail
     return JsonResponse(payload, status=status)
+
+
+def _spool(request, webhook_key, provider, signature_problem, body):
+    """Keep a delivery the database could not take: verify it if not done yet, spool it, 202.
+
+    `body` is None when the database failed before the body was read and
+    verified; it is then verified against the secrets this process remembers for
+    the key (spool.secret_cache). An unverifiable body is never spooled.
+    """
+    if body is None:
+        secrets = secret_cache.get(webhook_key)
+        if secrets is None:
+            logger.error("Database unavailable and webhook key %s… not seen in the last %s s: cannot verify, "
+                         "delivery refused with 503", webhook_key[:6], settings.WEBHOOK_SECRET_CACHE_SECONDS)
+            return _error(503, "The database is unavailable and this webhook URL was not seen in the "
+                               "last minutes, so the signature cannot be checked: the delivery was not "
+                               "kept. Cal.com does not retry; the next Cal.com API sync finds the booking.")
+        try:
+            body = read_webhook_body(request)
+        except BodyRefused as exc:
+            return _error(exc.status, str(exc))
+        problem = signature_problem(request, body, secrets)
+        if problem:
+            return _error(403, f"Invalid signature. {problem}")
+    try:
+        spool_delivery(provider, webhook_key, body, request.headers.get(SIGNATURE_HEADERS[provider], ""))
+    except SpoolFull as exc:
+        logger.error("Webhook spool is full (%s); a verified %s delivery was refused with 503", exc, provider)
+    except OSError:
+        logger.exception("Could not write a verified %s delivery to the webhook spool", provider)
+    else:
+        return JsonResponse({"outcome": "spooled", "detail": "The database is unavailable; the delivery "
+                             "is kept on disk and will be applied when it is back."}, status=202)
+    return _error(503, "The database is unavailable and the delivery could not be kept on disk; nothing "
+                       "was stored. Cal.com does not retry; the next Cal.com API sync finds the booking.")
 
 
 @csrf_exempt
@@ -103,10 +148,13 @@ def calcom_webhook(request, webhook_key):
     Answers JSON: 200 {outcome, delivery, detail} for applied, orphaned,
     ignored and duplicate; 400 for a body we cannot use (still stored, outcome
     rejected); 403 for a missing or wrong X-Cal-Signature-256; 410 for an archived
-    cohort (stored, not applied); 404 for an unknown key; 405 for methods other
-    than POST; 408, 411 and 413 for a body that is slow, chunked or over 1 MiB
-    (scheduling.bodies; nothing stored); 503 when the database is unreachable
-    (Cal.com may redeliver; the stored copy is then applied once).
+    cohort (stored, not applied); 404 for an unknown
+    key; 405 for methods other than POST; 408, 411 and 413 for a body that is slow,
+    chunked or over 1 MiB (scheduling.bodies; nothing stored). When the database is
+    unreachable, a verified body is written to the disk spool and answered
+    202 {"outcome": "spooled"} (imported by the drain once the database is back);
+    503 only when it cannot be kept (spool full, or a key this process has not
+    seen recently, so its secret is unknown).
     """
     return _receive(request, webhook_key, "calcom", _calcom_problem)
 

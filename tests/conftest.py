@@ -36,6 +36,17 @@ def _celery_eager(request):
 
 
 @pytest.fixture(autouse=True)
+def _own_webhook_spool(settings, tmp_path):
+    """Give every test its own empty webhook spool and secret cache (never the project's var/)."""
+    from scheduling.spool import secret_cache
+
+    settings.WEBHOOK_SPOOL_DIR = tmp_path / "webhook-spool"
+    secret_cache.clear()
+    yield
+    secret_cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -16,7 +16,7 @@ from applications.models import Application
 from scheduling.applicant import token_for
 
 from .browser import (  # noqa: F401
-    BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport,
+    BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections,
 )
 from .factories import ApplicationFactory, CohortFactory, InterviewRoundFactory, OrganizationFactory
 

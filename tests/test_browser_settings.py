@@ -12,7 +12,7 @@ import pytest
 from scheduling import links
 
 from .calcom_helpers import post, sample, with_email
-from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections, viewport  # noqa: F401
+from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections  # noqa: F401
 from .demo import seed_quick_start_demo
 
 pytestmark = BROWSER_MARKS

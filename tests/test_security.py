@@ -317,10 +317,24 @@ def test_the_status_form_accepts_a_post_with_its_csrf_token(org_admin, cohort, a
 
 
 def _production_env(**extra):
+    from cryptography.fernet import Fernet
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "SESSION_COOKIE", "CSRF_COOKIE"))}
     env.update(DEBUG="0", SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="cohortos.example.org",
-               DJANGO_SETTINGS_MODULE="cohortos.settings", **extra)
+               DJANGO_SETTINGS_MODULE="cohortos.settings", FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode())
+    env.update(extra)
     return env
+
+
+def test_check_deploy_warns_when_field_encryption_falls_back_to_secret_key():
+    env = _production_env()
+    del env["FIELD_ENCRYPTION_KEY"]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "applications.W001" in result.stderr + result.stdout
 
 
 def test_check_deploy_is_clean_with_production_settings():

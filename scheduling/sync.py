@@ -1,0 +1,208 @@
+"""Reconcile a cohort with Cal.com's API: find and apply what the webhooks missed.
+
+Cal.com delivers each webhook at most once (PROTOCOL.md §6) and sends none for some
+flows, so the API is the source of truth. A sync pages through the cohort's bookings
+(scheduling/providers/calcom_api.py), turns each into the same BookingEvent a webhook
+would have produced and applies it through `apply_booking_event`: matching, the
+booking merge (newest change wins) and the one state machine. A booking the webhooks
+already delivered changes nothing; a missed create, reschedule or cancel is applied
+and recorded as drift on the run (SyncDrift), in a sentence an admin can read.
+
+One sync per cohort at a time: the running SyncRun row is the lock (a partial
+unique constraint), taken by `start_sync` and released by `run_sync`.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import events
+from .models import Booking, SyncDrift, SyncRun
+from .providers import calcom_api
+from .services import apply_booking_event
+
+logger = logging.getLogger(__name__)
+
+# Without a previous successful sync, bookings created or updated this far back are checked.
+DEFAULT_WINDOW = timedelta(days=30)
+# A new window starts this long before the last successful sync started (clock skew, paging).
+OVERLAP = timedelta(minutes=15)
+# A run still "running" after this long belongs to a worker that died: it no longer holds the lock.
+ABANDONED_AFTER = timedelta(hours=2)
+PROGRESS_EVERY = 25  # bookings between progress writes
+
+MISSED = {
+    events.BOOKING_CREATED: "booking was missed",
+    events.BOOKING_RESCHEDULED: "reschedule was missed",
+    events.BOOKING_REQUESTED: "booking request was missed",
+    events.BOOKING_CANCELLED: "cancellation was missed",
+    events.BOOKING_REJECTED: "rejection was missed",
+}
+
+
+class SyncError(Exception):
+    """A sync cannot start; the message is a sentence for the admin."""
+
+
+class SyncAlreadyRunning(SyncError):
+    """Another sync of the cohort is running; `run` is that SyncRun."""
+
+    def __init__(self, run):
+        super().__init__(f"A sync of this cohort is already running (started "
+                         f"{run.started_at:%Y-%m-%d %H:%M} UTC).")
+        self.run = run
+
+
+def start_sync(cohort, *, trigger, user=None):
+    """Take the cohort's sync lock: create and return its running SyncRun.
+
+    `trigger` is a SyncRun.Trigger value; `user` who asked (or None). Raises
+    SyncError when the cohort has no Cal.com API key, SyncAlreadyRunning when a
+    run holds the lock. A run abandoned for ABANDONED_AFTER is marked failed first.
+    """
+    if cohort.is_archived:
+        raise SyncError(f"The cohort “{cohort.name}” is archived; its bookings are no longer synced.")
+    if not cohort.calcom_api_key:
+        raise SyncError("This cohort has no Cal.com API key: add one in the cohort's settings first.")
+    now = timezone.now()
+    SyncRun.objects.filter(cohort=cohort, status=SyncRun.Status.RUNNING,
+                           started_at__lt=now - ABANDONED_AFTER).update(
+        status=SyncRun.Status.FAILED, finished_at=now,
+        error="The sync stopped without finishing (its worker was restarted); it was given up.",
+    )
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.create(cohort=cohort, trigger=trigger, requested_by=user)
+    except IntegrityError:
+        running = SyncRun.objects.filter(cohort=cohort, status=SyncRun.Status.RUNNING).first()
+        if running is None:  # finished between our insert and this read: the caller may try again
+            raise SyncError("A sync of this cohort just finished; try again.") from None
+        raise SyncAlreadyRunning(running) from None
+
+
+def cohort_event_types(cohort):
+    """Return the event types of the cohort's interview rounds: a set of lower-case strings
+    (numeric ids and slugs, as InterviewRound.event_types holds them); empty means all."""
+    wanted = set()
+    for listed in cohort.rounds.values_list("event_types", flat=True):
+        wanted.update(str(v).strip().lower() for v in listed or () if str(v).strip())
+    return wanted
+
+
+def window_start(cohort, run):
+    """Return the aware-UTC moment from which bookings are fetched for `run` (see module)."""
+    last = (SyncRun.objects.filter(cohort=cohort, status=SyncRun.Status.SUCCEEDED)
+            .exclude(pk=run.pk).order_by("-started_at").first())
+    if last is None:
+        return run.started_at - DEFAULT_WINDOW
+    return last.started_at - OVERLAP
+
+
+def run_sync(run_pk, *, client=None, since=None):
+    """Run the sync `run_pk` (a running SyncRun) to the end; return the finished SyncRun.
+
+    Fetches the bookings created or updated since `window_start`, applies each
+    (`apply_synced_booking`) and records progress, drift and the result on the
+    run. A Cal.com error (refused key, other 4xx, 5xx after retries, network)
+    ends the run "failed" with the error's sentence; so does an unexpected
+    exception, which is also logged and re-raised. `client` (a CalcomClient)
+    replaces the one built from the cohort's key and CALCOM_API_URL; `since` (aware
+    UTC) replaces the window's start, for a full re-check.
+    """
+    run = SyncRun.objects.select_related("cohort").get(pk=run_pk)
+    if run.status != SyncRun.Status.RUNNING:
+        return run
+    cohort = run.cohort
+    since = since or window_start(cohort, run)
+    SyncRun.objects.filter(pk=run.pk).update(window_start=since)
+    client = client or calcom_api.CalcomClient(
+        cohort.calcom_api_key, base_url=settings.CALCOM_API_URL, timeout=settings.CALCOM_API_TIMEOUT)
+
+    def page_fetched():
+        SyncRun.objects.filter(pk=run.pk).update(pages_fetched=F("pages_fetched") + 1)
+
+    checked = changes = 0
+    try:
+        wanted = cohort_event_types(cohort)
+        # Cal.com filters by id only (eventTypeIds, API_V2.md §2); slugs are filtered here.
+        ids = {int(v) for v in wanted if v.isdigit()} if all(v.isdigit() for v in wanted) else ()
+        bookings = [b for b in client.bookings(since=since, event_type_ids=ids, on_page=page_fetched)
+                    if not wanted or calcom_api.holds_event_type(b, wanted)]
+        uids = {b["uid"] for b in bookings}
+        # Predecessors before their successors, as the webhooks would have come.
+        bookings.sort(key=lambda b: (str(b.get("createdAt") or ""), str(b.get("updatedAt") or "")))
+        for booking in bookings:
+            checked += 1
+            # The old half of a reschedule (§7 of API_V2.md): its successor, in this batch,
+            # supersedes it through rescheduledFromUid; applying it as a cancel first would
+            # clear the schedule for a moment and write two needless status changes.
+            moved = calcom_api.moved_to(booking)
+            if moved and moved in uids:
+                continue
+            event = calcom_api.booking_event(booking)
+            if event is not None and apply_synced_booking(cohort, event, run):
+                changes += 1
+            if checked % PROGRESS_EVERY == 0:
+                SyncRun.objects.filter(pk=run.pk).update(bookings_checked=checked, changes_made=changes)
+    except calcom_api.CalcomApiError as exc:
+        return _finish(run, checked, changes, error=str(exc))
+    except Exception as exc:
+        logger.exception("Sync #%s of %s failed", run.pk, cohort)
+        _finish(run, checked, changes, error=f"Unexpected error: {type(exc).__name__}: {exc}")
+        raise
+    return _finish(run, checked, changes)
+
+
+def _finish(run, checked, changes, *, error=""):
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncRun.Status.FAILED if error else SyncRun.Status.SUCCEEDED, finished_at=timezone.now(),
+        bookings_checked=checked, changes_made=changes, error=error[:2000],
+    )
+    run.refresh_from_db()
+    return run
+
+
+def apply_synced_booking(cohort, event, run):
+    """Apply one BookingEvent from the API; return the SyncDrift it fixed, or None.
+
+    Drift is a booking we never heard of, or one whose state or times differ from
+    what the webhooks left. Status changes it causes carry the note
+    "Cal.com API sync #<run>".
+    """
+    before = (Booking.objects.filter(cohort=cohort, uid=event.uid)
+              .values("state", "start", "end", "application_id").first())
+    result = apply_booking_event(event, cohort=cohort, note=f"Cal.com API sync #{run.pk}")
+    after = (Booking.objects.filter(cohort=cohort, uid=event.uid)
+             .values("state", "start", "end", "application_id").first())
+    if before == after:
+        return None
+    application = result.application
+    who = application.applicant_name if application else (event.name or event.email)
+    if before is None:
+        missed = MISSED.get(event.trigger, "booking was missed")
+    elif before["state"] != after["state"]:
+        missed = MISSED.get(event.trigger, "a change was missed")
+    elif before["application_id"] != after["application_id"]:
+        missed = "the booking's application changed"
+    else:
+        missed = "a time change was missed"
+    detail = result.detail.rstrip(".")
+    sentence = f"{who}: {missed}; {detail[:1].lower()}{detail[1:]}."
+    return SyncDrift.objects.create(run=run, application=application, booking_uid=event.uid,
+                                    sentence=sentence[:500])
+
+
+def due_cohorts(now=None):
+    """Return the cohorts with an API key whose last sync started CALCOM_SYNC_INTERVAL ago or more."""
+    from applications.models import Cohort
+
+    if settings.CALCOM_SYNC_INTERVAL <= 0:
+        return []
+    now = now or timezone.now()
+    recent = SyncRun.objects.filter(started_at__gt=now - timedelta(seconds=settings.CALCOM_SYNC_INTERVAL))
+    return list(Cohort.objects.exclude(calcom_api_key="").filter(archived_at__isnull=True)
+                .exclude(sync_runs__in=recent).distinct())
