@@ -4,7 +4,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
 from applications.admin_audit import AuditedAdmin, register_history
-from applications.admin_scoping import OrganizationScopedAdmin
+from applications.admin_scoping import OrganizationScopedAdmin, ScopedInline
 
 from .ingest import process_delivery
 from .models import (
@@ -174,7 +174,7 @@ register_history(Booking)
 register_history(InterviewRound)
 
 
-class SyncDriftInline(admin.TabularInline):
+class SyncDriftInline(ScopedInline):
     model = SyncDrift
     fields = ("booking_uid", "application", "sentence")
     readonly_fields = fields
@@ -186,7 +186,7 @@ class SyncDriftInline(admin.TabularInline):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(OrganizationScopedAdmin):
     """Cal.com API syncs, read-only: what each fetched and the drift it fixed (issue 10)."""
 
     list_display = ("id", "cohort", "trigger", "status", "started_at", "finished_at", "bookings_checked",
