@@ -7,14 +7,14 @@ members who are not admins 403.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from applications.models import Cohort, Membership, UserSettings
+from applications.access import check_org_admin
+from applications.models import Cohort, UserSettings
 
 from . import events, ingest, invitations, spool, templating
 from .forms import CalcomApiKeyForm, InterviewRoundForm, ProviderSecretsForm
@@ -51,8 +51,7 @@ def admin_cohort_or_404(request, slug, action="change this cohort's settings"):
     cohort = Cohort.objects.for_user(request.user).select_related("organization").filter(slug=slug).first()
     if cohort is None:
         raise Http404("No such cohort.")
-    if not Membership.objects.is_org_admin(request.user, cohort.organization):
-        raise PermissionDenied(f"Only admins of {cohort.organization.name} can {action}.")
+    check_org_admin(request.user, cohort.organization, action)  # the one role rule (applications.access)
     return cohort
 
 
