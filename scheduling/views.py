@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 # hold them in memory at all.
 STORE_LIMIT_BYTES = 8 * 1024 * 1024
 STATUS_FOR_OUTCOME = {Outcome.REJECTED: 400, Outcome.FAILED: 500}
+# Calendly retries a non-2xx for 24 hours (PROTOCOL.md §8): its deliveries wait there, not in our
+# spool. Cal.com never retries (§6) and Cronofy's policy is unknown: theirs are spooled.
+RETRYING_PROVIDERS = frozenset({"calendly"})
 SIGNATURE_HEADERS = {"calcom": calcom.SIGNATURE_HEADER, "calendly": calendly.SIGNATURE_HEADER,
                      "cronofy": cronofy.SIGNATURE_HEADER}
 # Calendly retries every non-2xx for 24 hours and then disables the subscription (PROTOCOL.md
@@ -100,6 +103,8 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
         delivery, result = receive_delivery(cohort, body, provider=provider)
     except (OperationalError, InterfaceError):
         logger.exception("Database unavailable while receiving a %s webhook", provider)
+        if provider in RETRYING_PROVIDERS:
+            return _error(503, f"Database unavailable; nothing was stored. {provider.title()} retries the delivery.")
         return _spool(request, webhook_key, provider, signature_problem, body)
     payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
     status = statuses.get(result.outcome, 200)
