@@ -1,7 +1,13 @@
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 
 from scheduling.status import InvalidTransition, Status
 
+from .admin_scoping import OrganizationScopedAdmin, ScopedInline, mask, scoped
 from .admin_audit import AuditedAdmin, ReadOnlyAdmin, register_history
 from .models import (
     Application, ApplicationEmail, Cohort, Membership, Organization, StatusChange, TimelineEntry,
@@ -24,14 +30,15 @@ class ArchivedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ScopedInline):
     model = Membership
     extra = 0
     raw_id_fields = ("user",)
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(OrganizationScopedAdmin):
+    org_lookup = ""
     list_display = ("name", "slug", "time_zone")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -39,7 +46,8 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(OrganizationScopedAdmin):
+    org_lookup = "organization"
     list_display = ("user", "organization", "role")
     list_filter = ("role", "organization")
     search_fields = ("user__username", "user__email", "organization__name")
@@ -47,14 +55,21 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Cohort)
-class CohortAdmin(AuditedAdmin):
-    """Cohorts are archived, never deleted; an archived one is read-only until unarchived."""
+class CohortAdmin(OrganizationScopedAdmin, AuditedAdmin):
+    """Cohorts are archived, never deleted; an archived one is read-only until unarchived.
 
+    The webhook key and secrets are never shown in full here (only their last four characters):
+    the cohort's own settings page and `seed_demo` are where an admin copies them."""
+
+    org_lookup = "organization"
     list_display = ("name", "slug", "organization", "reply_to_email", "created_at", "archived_at")
     list_filter = (ArchivedFilter, "organization")
     search_fields = ("name", "slug")
-    readonly_fields = ("webhook_key", "webhook_secret", "webhook_url", "calendly_webhook_url",
-                       "cronofy_webhook_url", "archived_at", "calendar_token")
+    # Secrets and the URL key are shown masked, never as form values (set them on the cohort's
+    # settings page; rotate the Cal.com ones with the actions below).
+    exclude = ("webhook_key", "webhook_secret", "calendly_signing_key", "cronofy_client_secret", "calendar_token")
+    readonly_fields = ("webhook_url", "webhook_secret_masked", "calendly_webhook_url", "cronofy_webhook_url",
+                       "calendly_signing_key_masked", "cronofy_client_secret_masked", "archived_at")
     actions = ["archive", "unarchive", "rotate_secret", "rotate_key"]
 
     def has_delete_permission(self, request, obj=None):
@@ -79,15 +94,29 @@ class CohortAdmin(AuditedAdmin):
 
     @admin.display(description="Webhook URL (Cal.com)")
     def webhook_url(self, obj):
-        return obj.webhook_path() if obj.pk else "-"
+        if not obj.pk:
+            return "-"
+        return obj.webhook_path().replace(obj.webhook_key, mask(obj.webhook_key))
+
+    @admin.display(description="Webhook secret")
+    def webhook_secret_masked(self, obj):
+        return mask(obj.webhook_secret) if obj.pk else "-"
 
     @admin.display(description="Webhook URL (Calendly)")
     def calendly_webhook_url(self, obj):
-        return obj.webhook_path("calendly") if obj.pk else "-"
+        return obj.webhook_path("calendly").replace(obj.webhook_key, mask(obj.webhook_key)) if obj.pk else "-"
 
     @admin.display(description="Webhook URL (Cronofy)")
     def cronofy_webhook_url(self, obj):
-        return obj.webhook_path("cronofy") if obj.pk else "-"
+        return obj.webhook_path("cronofy").replace(obj.webhook_key, mask(obj.webhook_key)) if obj.pk else "-"
+
+    @admin.display(description="Calendly signing key")
+    def calendly_signing_key_masked(self, obj):
+        return mask(obj.calendly_signing_key) or "-"
+
+    @admin.display(description="Cronofy client secret")
+    def cronofy_client_secret_masked(self, obj):
+        return mask(obj.cronofy_client_secret) or "-"
 
     @admin.action(description="Rotate the webhook signing secret")
     def rotate_secret(self, request, queryset):
@@ -102,7 +131,7 @@ class CohortAdmin(AuditedAdmin):
         self.message_user(request, "New webhook URLs set: update them in Cal.com.")
 
 
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(ScopedInline):
     model = StatusChange
     extra = 0
     can_delete = False
@@ -112,8 +141,12 @@ class StatusChangeInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        # Each row names its delivery: load them in the same query, without their raw bodies.
+        return super().get_queryset(request).select_related("delivery", "user").defer("delivery__body")
 
-class ApplicationEmailInline(admin.TabularInline):
+
+class ApplicationEmailInline(ScopedInline):
     model = ApplicationEmail
     extra = 0
 
@@ -148,7 +181,7 @@ DERIVED_FIELDS = (
 
 
 @admin.register(Application)
-class ApplicationAdmin(AuditedAdmin):
+class ApplicationAdmin(OrganizationScopedAdmin, AuditedAdmin):
     """Edits are recorded (history and the timeline, old → new); derived fields are read-only."""
 
     list_display = ("applicant_name", "contact_email", "cohort", "status", "current_stage",
@@ -177,32 +210,40 @@ class ApplicationAdmin(AuditedAdmin):
 
 
 @admin.register(ApplicationEmail)
-class ApplicationEmailAdmin(admin.ModelAdmin):
+class ApplicationEmailAdmin(OrganizationScopedAdmin):
+    org_lookup = "application__cohort__organization"
     list_display = ("email", "application", "created_at")
     search_fields = ("email", "application__applicant_name", "application__contact_email")
     raw_id_fields = ("application",)
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(ReadOnlyAdmin):
+class StatusChangeAdmin(OrganizationScopedAdmin, ReadOnlyAdmin):
     """The record of every status change: read-only for everyone, superusers included."""
 
+    org_lookup = "application__cohort__organization"
     list_display = ("application", "old_status", "new_status", "created_at", "delivery", "user")
     list_filter = ("new_status",)
     search_fields = ("application__applicant_name", "application__contact_email", "note")
-    list_select_related = ("application", "user")
+    list_select_related = ("application", "user", "delivery")
     raw_id_fields = ("application", "delivery", "user")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("delivery__body")  # the list shows deliveries by name
 
 
 @admin.register(UserSettings)
-class UserSettingsAdmin(admin.ModelAdmin):
+class UserSettingsAdmin(OrganizationScopedAdmin):
+    org_lookup = None
+    user_lookup = "user"
     list_display = ("user", "time_zone")
     search_fields = ("user__username",)
     raw_id_fields = ("user",)
 
 
 @admin.register(TimelineEntry)
-class TimelineEntryAdmin(ReadOnlyAdmin):
+class TimelineEntryAdmin(OrganizationScopedAdmin, ReadOnlyAdmin):
+    org_lookup = "application__cohort__organization"
     list_display = ("at", "application", "kind", "user", "delivery")
     list_filter = ("kind",)
     search_fields = ("application__applicant_name", "application__contact_email", "kind")
@@ -212,3 +253,57 @@ class TimelineEntryAdmin(ReadOnlyAdmin):
 
 register_history(Application)
 register_history(Cohort)
+
+
+# Users and groups span organizations: staff who are not superusers see only the users of the
+# organizations they administer, cannot raise anyone's privileges, and do not manage groups.
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions")
+
+
+@admin.register(get_user_model())
+class ScopedUserAdmin(UserAdmin):
+    def get_queryset(self, request):
+        return scoped(super().get_queryset(request), request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else (*fields, *PRIVILEGE_FIELDS)
+
+
+@admin.register(Group)
+class SuperuserOnlyGroupAdmin(GroupAdmin):
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+class ScopedByUsername:
+    """django-axes' records: staff who are not superusers see those of their organizations' users."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        usernames = scoped(get_user_model().objects.all(), request.user).values("username")
+        return queryset.filter(username__in=usernames)
+
+
+for model, model_admin in ((AccessAttempt, AccessAttemptAdmin), (AccessLog, AccessLogAdmin),
+                           (AccessFailureLog, AccessFailureLogAdmin)):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+        admin.site.register(model, type(f"Scoped{model_admin.__name__}", (ScopedByUsername, model_admin), {}))

@@ -33,8 +33,17 @@ class HistoryAdmin(ReadOnlyAdmin):
 
 
 def register_history(model):
-    """Register `model`'s historical model (django-simple-history) read-only in the admin."""
-    admin.site.register(model.history.model, HistoryAdmin)
+    """Register `model`'s historical model (django-simple-history) read-only in the admin.
+
+    Scoped like the model's own admin (register that first): staff who are not superusers see
+    the history of their organizations' rows only (applications/admin_scoping.py).
+    """
+    from .admin_scoping import OrganizationScopedAdmin
+
+    lookup = getattr(admin.site._registry.get(model), "org_lookup", "cohort__organization")
+    scoped_admin = type(f"Scoped{model.__name__}HistoryAdmin", (OrganizationScopedAdmin, HistoryAdmin),
+                        {"org_lookup": lookup})
+    admin.site.register(model.history.model, scoped_admin)
 
 
 class AuditedAdmin(SimpleHistoryAdmin):

@@ -189,6 +189,11 @@ class Cohort(models.Model):
             slug, n = f"{base}-{n}", n + 1
         return slug
 
+    @property
+    def viewer_is_admin(self):
+        """Return True when read through applications.access.cohorts_with_role by an org admin."""
+        return getattr(self, "viewer_role", None) == Membership.Role.ADMIN
+
     def rotate_webhook_key(self):
         """Give the cohort a new webhook URL token; the old URL then answers 404."""
         self.webhook_key = new_webhook_key()

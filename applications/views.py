@@ -10,7 +10,6 @@ imports from them (STYLE.md, import direction).
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponseRedirect
@@ -23,6 +22,7 @@ from django_htmx.http import trigger_client_event
 
 from scheduling.status import ON_BOOKING, SCHEDULED, InvalidTransition, Status, StatusConflict
 
+from .access import check_org_admin, cohorts_with_role, org_admin_required
 from . import pipeline, timeline
 from .export import csv_response
 from .forms import (
@@ -35,8 +35,8 @@ DETAIL_TEMPLATE = "applications/application_detail.html"
 
 
 def _cohort_or_404(request, slug):
-    """Return the cohort `slug` if the user is a member of its organization, else raise Http404."""
-    cohorts = Cohort.objects.for_user(request.user).select_related("organization")
+    """Return the cohort `slug` (with `viewer_role`) if the user is a member of its organization, else raise Http404."""
+    cohorts = cohorts_with_role(request.user).select_related("organization")
     return get_object_or_404(cohorts, slug=slug)
 
 
@@ -265,11 +265,10 @@ def _detail_context(request, application, form, reopen_form=None):
         "matched_orphans": application.matched_orphans.filter(resolution="matched").order_by("-resolved_at"),
         "now": timezone.now(),
         # Issue 9: the current interview's own row (offline, the applicant's word, or a
-        # provider's), the applicant's page link and the schedule's history. Issue 11: every
+        # provider's) and the applicant's page link; the schedule's history is on the timeline. Issue 11: every
         # booking of the application, with who moved or cancelled it and why.
         **_bookings_context(application),
         "applicant_token": application.applicant_tokens.filter(revoked_at__isnull=True).first(),
-        "schedule_changes": application.schedule_changes.select_related("user")[:50],
         "can_schedule": application.status in ON_BOOKING or application.status in SCHEDULED,
         "site_url": settings.SITE_URL,
     }
@@ -291,6 +290,7 @@ def application_detail(request, slug, pk):
 
 @login_required
 @require_POST
+@org_admin_required(action="change statuses")
 def application_change_status(request, slug, pk):
     """Move the application to the posted status through `Application.move_to`.
 
@@ -351,9 +351,8 @@ def application_reopen(request, slug, pk):
     `application_change_status` (htmx: the status panel and `statusChanged`).
     """
     cohort = _cohort_or_404(request, slug)
+    check_org_admin(request.user, cohort.organization, "reopen a decision")
     application = get_object_or_404(cohort.applications.all(), pk=pk)
-    if not can_edit(request, cohort):
-        raise PermissionDenied("Only an org admin can reopen a decision.")
     form = ReopenForm(application, request.POST)
     moved = None
     if cohort.is_archived:

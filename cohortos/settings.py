@@ -6,9 +6,11 @@ environment variable of the same name; the defaults are the quick start's
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
     "simple_history",
     "django_ratelimit",
     "applications",
@@ -68,6 +71,10 @@ MIDDLEWARE = [
     "applications.middleware.htmx_auth_redirect",
     # Puts the request's user on every history row written during the request.
     "simple_history.middleware.HistoryRequestMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # The history is an audit: nobody rewrites it, not even by "reverting" through the admin.
@@ -129,6 +136,56 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out (username, IP) before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login throttling (django-axes), on both forms (/accounts/login/ and /admin/login/): five
+# wrong passwords for one username from one IP lock that pair out for AXES_COOLOFF_TIME. An
+# admin unlocks sooner by deleting the attempt in the Django admin (Axes → Access attempts)
+# or with `manage.py axes_reset_username <name>`.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "30")))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind the reverse proxy (docker-compose.yml's nginx) every request comes from the proxy:
+# TRUSTED_PROXY_COUNT=1 makes axes read the client from X-Forwarded-For, which nginx sets.
+# Never set it without a proxy that overwrites that header: clients could then pick their IP.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+if TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# Content-Security-Policy (django-csp): scripts, styles, fonts and fetches only from our own
+# origin (htmx is served from our static files), no inline script or style, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+}
+# Permissions-Policy (django-permissions-policy): no page of ours needs these powerful features.
+PERMISSIONS_POLICY = {
+    feature: [] for feature in (
+        "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "geolocation",
+        "gyroscope", "magnetometer", "microphone", "midi", "payment", "publickey-credentials-get",
+        "screen-wake-lock", "usb", "xr-spatial-tracking",
+    )
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -160,6 +217,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 2,
 }
 CELERY_TASK_PUBLISH_RETRY = False
+# Survives a Redis restart while holding an unacked message (celery 5.7; see the class).
+CELERY_WORKER_CONSUMER = "cohortos.celery:BrokerLossConsumer"
 # The safety net for alerts whose task was never published (broker down) or got lost.
 CELERY_BEAT_SCHEDULE = {
     "send-pending-orphan-alerts": {
@@ -217,8 +276,11 @@ CACHES = {
 # increments atomically too; without Redis the per-process cache (E003) is the quick start's.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + ([] if REDIS_URL else ["django_ratelimit.E003"])
 
-# Cal.com bodies are a few kB; anything over this is rejected (but still stored).
+# Provider bodies are a few kB. A webhook body over this is refused (413) before a byte is
+# read, and one must arrive within WEBHOOK_READ_SECONDS (408): a sender trickling a body
+# holds a worker thread no longer than that (scheduling/bodies.py).
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+WEBHOOK_READ_SECONDS = float(os.environ.get("WEBHOOK_READ_SECONDS", "10"))
 
 # Verified bodies that arrive while the database is unreachable wait here (scheduling/spool.py)
 # until the drain imports them. Must be durable local disk (a volume in docker-compose.yml).
@@ -261,7 +323,14 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A webhook URL's key is a credential: every line shows it as …abcd (scheduling/log_masking.py).
+    "filters": {"mask_webhook_keys": {"()": "scheduling.log_masking.MaskWebhookKeys"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_webhook_keys"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own handlers for these would print request paths unmasked: ours instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

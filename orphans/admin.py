@@ -3,6 +3,8 @@ from django.db import transaction
 
 from applications.admin_audit import AuditedAdmin, register_history
 
+from applications.admin_scoping import OrganizationScopedAdmin
+
 from .models import OrphanedInterview
 from .services import OrphanConflict, dismiss_orphan, match_orphan, restore_orphan, unmatch_orphan
 
@@ -38,7 +40,7 @@ def _dismiss_action(reason):
 
 
 @admin.register(OrphanedInterview)
-class OrphanedInterviewAdmin(AuditedAdmin):
+class OrphanedInterviewAdmin(OrganizationScopedAdmin, AuditedAdmin):
     """Orphans for staff. Resolve one by setting its application and saving (the same match as
     the modal's); changing the application of a matched one unmatches it and matches it again
     (its booking moves too); clearing it unmatches. Dismiss, restore and re-send alerts in bulk

@@ -24,7 +24,8 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from applications.models import Cohort, Membership, UserSettings
+from applications.access import cohorts_with_role, org_admin_required
+from applications.models import Membership, UserSettings
 from scheduling.status import CLOSED
 
 from .models import OrphanedInterview
@@ -40,8 +41,8 @@ PAGE = 50
 
 
 def _cohort_or_404(request, slug):
-    """Return the cohort `slug` if the user is a member of its organization, else raise Http404."""
-    cohorts = Cohort.objects.for_user(request.user).select_related("organization")
+    """Return the cohort `slug` (with `viewer_role`) if the user is a member of its organization, else raise Http404."""
+    cohorts = cohorts_with_role(request.user).select_related("organization")
     return get_object_or_404(cohorts, slug=slug)
 
 
@@ -176,6 +177,7 @@ def orphan_candidates(request, slug, pk):
 
 @login_required
 @require_POST
+@org_admin_required(action="match orphaned interviews")
 def orphan_match(request, slug, pk):
     """Match the orphan to the posted `application` (of the same cohort) through match_orphan.
 
@@ -213,6 +215,7 @@ def orphan_match(request, slug, pk):
 
 @login_required
 @require_POST
+@org_admin_required(action="dismiss orphaned interviews")
 def orphan_dismiss(request, slug, pk):
     """Dismiss the orphan with the posted `reason` (test booking, spam, duplicate, other)."""
     cohort = _cohort_or_404(request, slug)
@@ -232,6 +235,7 @@ def orphan_dismiss(request, slug, pk):
 
 @login_required
 @require_POST
+@org_admin_required(action="restore dismissed orphaned interviews")
 def orphan_restore(request, slug, pk):
     """Put a dismissed orphan back among the unresolved ones."""
     cohort = _cohort_or_404(request, slug)

@@ -1,7 +1,10 @@
 from django.contrib import admin, messages
+from django.db.models.functions import Length
+from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
 from applications.admin_audit import AuditedAdmin, register_history
+from applications.admin_scoping import OrganizationScopedAdmin, ScopedInline
 
 from .ingest import process_delivery
 from .models import (
@@ -11,9 +14,12 @@ from .reassign import BookingMoveRefused, move_booking
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(OrganizationScopedAdmin):
+    """Deliveries. Lists never load the raw bodies (up to 1 MiB each, 8 MiB for old rows): they
+    show each body's size, counted by the database; one delivery's page shows its body."""
+
     list_display = ("id", "received_at", "cohort", "provider", "trigger_event", "booking_uid", "outcome",
-                    "application", "match_rule", "attempts", "redeliveries")
+                    "application", "match_rule", "attempts", "redeliveries", "body_size")
     list_filter = ("provider", "outcome", "trigger_event", "match_rule", "cohort")
     search_fields = ("booking_uid", "sha256", "logical_key", "detail", "error")
     list_select_related = ("cohort", "application")
@@ -25,9 +31,19 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
                        "redeliveries", "processed_at", "application", "match_rule", "attention",
                        "duplicate_of", "pretty_json")
 
+    class Media:
+        css = {"all": ["scheduling/admin.css"]}  # no inline styles under our CSP
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("body").annotate(body_bytes_count=Length("body"))
+
+    @admin.display(description="Body size", ordering="body_bytes_count")
+    def body_size(self, obj):
+        return filesizeformat(obj.body_bytes_count)
+
     @admin.display(description="Body")
     def pretty_json(self, obj):
-        return format_html('<pre style="white-space:pre-wrap;max-height:40em;overflow:auto">{}</pre>',
+        return format_html('<pre class="delivery-body">{}</pre>',
                            obj.pretty_body())
 
     def has_add_permission(self, request):
@@ -48,7 +64,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Booking)
-class BookingAdmin(AuditedAdmin):
+class BookingAdmin(OrganizationScopedAdmin, AuditedAdmin):
     """Bookings follow their provider: only the application is editable, and moving a booking
     there goes through move_booking (both applications re-synced, both timelines told)."""
 
@@ -82,7 +98,7 @@ class BookingAdmin(AuditedAdmin):
 
 
 @admin.register(InterviewRound)
-class InterviewRoundAdmin(AuditedAdmin):
+class InterviewRoundAdmin(OrganizationScopedAdmin, AuditedAdmin):
     list_display = ("cohort", "number", "booking_url", "auto_invite", "remind_after_days", "max_reminders")
     list_filter = ("auto_invite", "number")
     search_fields = ("cohort__name", "cohort__slug", "booking_url")
@@ -90,7 +106,9 @@ class InterviewRoundAdmin(AuditedAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(OrganizationScopedAdmin):
+    org_lookup = "application__cohort__organization"
+
     list_display = ("id", "created_at", "application", "round", "kind", "reminder_number", "is_resend",
                     "source", "sent_by", "state", "sent_at")
     list_filter = ("state", "kind", "source", "round")
@@ -105,8 +123,10 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApplicantToken)
-class ApplicantTokenAdmin(admin.ModelAdmin):
+class ApplicantTokenAdmin(OrganizationScopedAdmin):
     """Applicants' page links: who has one, until when, last opened; revoke from here too."""
+
+    org_lookup = "application__cohort__organization"
 
     list_display = ("application", "created_at", "expires_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
@@ -130,8 +150,10 @@ class ApplicantTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScheduleChange)
-class ScheduleChangeAdmin(admin.ModelAdmin):
+class ScheduleChangeAdmin(OrganizationScopedAdmin):
     """The schedule's history lines (offline, the applicant's word, links): read-only."""
+
+    org_lookup = "application__cohort__organization"
 
     list_display = ("created_at", "application", "action", "cause", "detail")
     list_filter = ("action",)
@@ -152,7 +174,7 @@ register_history(Booking)
 register_history(InterviewRound)
 
 
-class SyncDriftInline(admin.TabularInline):
+class SyncDriftInline(ScopedInline):
     model = SyncDrift
     fields = ("booking_uid", "application", "sentence")
     readonly_fields = fields
@@ -164,7 +186,7 @@ class SyncDriftInline(admin.TabularInline):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(OrganizationScopedAdmin):
     """Cal.com API syncs, read-only: what each fetched and the drift it fixed (issue 10)."""
 
     list_display = ("id", "cohort", "trigger", "status", "started_at", "finished_at", "bookings_checked",

@@ -219,8 +219,10 @@ def deliver(invitation_id):
             return False
         html = render_to_string("emails/invitation/body.html",
                                 {"body": invitation.body, "link": invitation.booking_link})
+        reply_to = invitation.application.cohort.reply_to_email
+        # Applicants answer invitations: their replies go to the cohort's address (issue 9).
         message = EmailMultiAlternatives(invitation.subject, invitation.body, settings.DEFAULT_FROM_EMAIL,
-                                         [invitation.to_email])
+                                         [invitation.to_email], reply_to=[reply_to] if reply_to else None)
         message.attach_alternative(html, "text/html")
         try:
             message.send()

@@ -8,14 +8,14 @@ with a message; the work is in scheduling/handmade.py and scheduling/applicant.p
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from applications.models import Cohort, Membership, UserSettings, time_zone_or_utc
+from applications.access import check_org_admin
+from applications.models import Cohort, UserSettings, time_zone_or_utc
 
 from . import handmade
 from .applicant import revoke_tokens, token_for
@@ -33,8 +33,7 @@ def _admin_application_or_404(request, slug, pk):
     cohort = get_object_or_404(Cohort.objects.for_user(request.user).select_related("organization"),
                                slug=slug)
     application = get_object_or_404(cohort.applications.all(), pk=pk)
-    if not Membership.objects.is_org_admin(request.user, cohort.organization):
-        raise PermissionDenied("Only the organization's admins can change an interview or the applicant's link.")
+    check_org_admin(request.user, cohort.organization, "change an interview or the applicant's link")
     return cohort, application
 
 

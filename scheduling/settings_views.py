@@ -7,17 +7,18 @@ members who are not admins 403.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from applications.models import Cohort, Membership, UserSettings
+from applications.access import check_org_admin
+from applications.models import Cohort, UserSettings
 
 from . import events, ingest, invitations, spool, templating
 from .forms import CalcomApiKeyForm, InterviewRoundForm, ProviderSecretsForm
+from .schedule_forms import ApplicantContactForm
 from .models import InterviewRound
 
 TEMPLATE = "scheduling/cohort_settings.html"
@@ -50,8 +51,7 @@ def admin_cohort_or_404(request, slug, action="change this cohort's settings"):
     cohort = Cohort.objects.for_user(request.user).select_related("organization").filter(slug=slug).first()
     if cohort is None:
         raise Http404("No such cohort.")
-    if not Membership.objects.is_org_admin(request.user, cohort.organization):
-        raise PermissionDenied(f"Only admins of {cohort.organization.name} can {action}.")
+    check_org_admin(request.user, cohort.organization, action)  # the one role rule (applications.access)
     return cohort
 
 
@@ -90,6 +90,7 @@ def _page_context(request, cohort, forms=None, secrets_form=None):
         "last_delivery": deliveries[0] if deliveries else None,
         "attention_count": sum(1 for d in deliveries if d.attention or d.outcome == "failed"),
         "placeholders": templating.PLACEHOLDERS,
+        "contact_form": ApplicantContactForm(instance=cohort),
         # Issue 10: deliveries waiting to be finished, the spool, the Cal.com API key and syncs.
         "health": ingest.delivery_health(cohort),
         "spooled": spool.pending_count(),
@@ -208,3 +209,19 @@ def rotate_secret(request, slug):
                                   "one into Cal.com's webhook form before the next booking.")
         return HttpResponseRedirect(reverse("scheduling:settings", args=[cohort.slug]) + "#webhook")
     return _render(request, cohort, {}, template="scheduling/rotate_secret.html")
+
+
+@login_required
+@require_POST
+def applicant_contact(request, slug):
+    """Save the cohort's reply-to address; back to the settings page (422 with the error)."""
+    cohort = admin_cohort_or_404(request, slug)
+    form = ApplicantContactForm(request.POST, instance=cohort)
+    if form.is_valid():
+        form.save()
+        messages.success(request, "Reply-to address saved." if cohort.reply_to_email
+                         else "Reply-to address removed: applicants will be told to answer the invitation email.")
+        return HttpResponseRedirect(reverse("scheduling:settings", args=[cohort.slug]) + "#contact")
+    context = _page_context(request, cohort)
+    context["contact_form"] = form
+    return _render(request, cohort, context, status=422)

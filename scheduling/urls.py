@@ -44,6 +44,7 @@ urlpatterns = [
     re_path(r"^cohorts/(?P<slug>[-a-zA-Z0-9_]+)/settings/rounds/(?P<number>1|2)/remove/$",
             settings_views.round_delete, name="round_delete"),
     path("cohorts/<slug:slug>/settings/rotate-secret/", settings_views.rotate_secret, name="rotate_secret"),
+    path("cohorts/<slug:slug>/settings/contact/", settings_views.applicant_contact, name="applicant_contact"),
     path("cohorts/<slug:slug>/settings/providers/", settings_views.provider_secrets, name="provider_secrets"),
     path("cohorts/<slug:slug>/applications/<int:pk>/invite/", invitation_views.invite_application,
          name="invite"),

@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from applications.models import Cohort
 
+from .bodies import BodyRefused, read_webhook_body
 from .ingest import receive_delivery, store_for_archived_cohort
 from .models import Outcome
 from .providers import calcom, calendly, cronofy
@@ -22,9 +23,6 @@ from .spool import SpoolFull, secret_cache, secrets_of, spool_delivery, warm_sec
 
 logger = logging.getLogger(__name__)
 
-# Bodies up to this size are stored even when rejected as too large; beyond it we do not
-# hold them in memory at all.
-STORE_LIMIT_BYTES = 8 * 1024 * 1024
 STATUS_FOR_OUTCOME = {Outcome.REJECTED: 400, Outcome.FAILED: 500}
 # Calendly retries a non-2xx for 24 hours (PROTOCOL.md §8): its deliveries wait there, not in our
 # spool. Cal.com never retries (§6) and Cronofy's policy is unknown: theirs are spooled.
@@ -88,9 +86,7 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
             return _error(404, "Unknown webhook URL.")
         secret_cache.remember(webhook_key, secrets_of(cohort))
         warm_secret_cache(every=60)
-        body = _read_body(request)
-        if body is None:
-            return _error(413, "Body is over 8 MiB; not stored.")
+        body = read_webhook_body(request)
         problem = signature_problem(request, body, cohort)
         if problem:
             return _error(403, f"Invalid signature. {problem}")
@@ -101,6 +97,8 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
                           "delivery was stored but not applied. Remove this webhook at the provider.",
                           delivery=delivery.pk)
         delivery, result = receive_delivery(cohort, body, provider=provider)
+    except BodyRefused as exc:
+        return _error(exc.status, str(exc))
     except (OperationalError, InterfaceError):
         logger.exception("Database unavailable while receiving a %s webhook", provider)
         if provider in RETRYING_PROVIDERS:
@@ -111,12 +109,6 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
     if result.outcome in STATUS_FOR_OUTCOME:
         payload["error"] = result.detail
     return JsonResponse(payload, status=status)
-
-
-def _read_body(request):
-    """Return the raw body, or None when it is over STORE_LIMIT_BYTES (not held in memory)."""
-    body = request.read(STORE_LIMIT_BYTES + 1)
-    return None if len(body) > STORE_LIMIT_BYTES else body
 
 
 def _spool(request, webhook_key, provider, signature_problem, body):
@@ -134,9 +126,10 @@ def _spool(request, webhook_key, provider, signature_problem, body):
             return _error(503, "The database is unavailable and this webhook URL was not seen in the "
                                "last minutes, so the signature cannot be checked: the delivery was not "
                                "kept. Cal.com does not retry; the next Cal.com API sync finds the booking.")
-        body = _read_body(request)
-        if body is None:
-            return _error(413, "Body is over 8 MiB; not stored.")
+        try:
+            body = read_webhook_body(request)
+        except BodyRefused as exc:
+            return _error(exc.status, str(exc))
         problem = signature_problem(request, body, secrets)
         if problem:
             return _error(403, f"Invalid signature. {problem}")
@@ -161,7 +154,8 @@ def calcom_webhook(request, webhook_key):
     ignored and duplicate; 400 for a body we cannot use (still stored, outcome
     rejected); 403 for a missing or wrong X-Cal-Signature-256; 410 for an archived
     cohort (stored, not applied); 404 for an unknown
-    key; 405 for methods other than POST; 413 over 8 MiB. When the database is
+    key; 405 for methods other than POST; 408, 411 and 413 for a body that is slow,
+    chunked or over 1 MiB (scheduling.bodies; nothing stored). When the database is
     unreachable, a verified body is written to the disk spool and answered
     202 {"outcome": "spooled"} (imported by the drain once the database is back);
     503 only when it cannot be kept (spool full, or a key this process has not

@@ -119,3 +119,9 @@ document.addEventListener("htmx:afterSettle", () => {
   });
   ticked = null;
 });
+// The filter form submits itself on `change`, but its search box has its own debounced trigger:
+// keep the box's change events from reaching the form. (A trigger filter in the template,
+// change[target.type !== 'search'], would need eval, which our Content-Security-Policy forbids.)
+document.addEventListener("change", (event) => {
+  if (event.target.matches?.("input[type=search]")) event.stopPropagation();
+}, true);

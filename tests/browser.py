@@ -55,7 +55,13 @@ def browser_page(monkeypatch, viewport):
         page = browser.new_page(viewport=viewport, device_scale_factor=2 if phone else 1,
                                 is_mobile=phone, has_touch=phone)
         page.set_default_timeout(10_000)
+        # Every page runs under our Content-Security-Policy (issue 14): chromium reports what it
+        # blocked on the console, and a test that met a violation fails.
+        violations = []
+        page.on("console", lambda message: violations.append(f"{message.text} at {message.location}")
+                if "Content Security Policy" in message.text else None)
         yield page
+        assert not violations, f"the page broke its Content-Security-Policy: {violations}"
         # The test's own queries ran while Playwright's loop was current, on a connection
         # Django's usual clean-up never sees: close it here, or it outlives the test database.
         from django.db import connections

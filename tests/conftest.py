@@ -9,9 +9,12 @@ def pytest_collection_modifyitems(config, items):
 
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://…)")
+    once = pytest.mark.skip(reason="slow: runs once, in the PostgreSQL run")
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip)
+        elif "slow" in item.keywords and not on_postgres:
+            item.add_marker(once)
 
 
 @pytest.fixture(autouse=True)

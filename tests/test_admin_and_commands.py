@@ -1,6 +1,7 @@
 """The Django admin for every model, and the management commands."""
 
 import io
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -104,7 +105,8 @@ def test_application_defaults(cohort):
     assert application.public_id.startswith("app_")
 
 
-def test_seed_demo_creates_every_status_and_a_login(db):
+def test_seed_demo_creates_every_status_and_a_login(db, settings):
+    settings.DEBUG = True  # `make run` exports DEBUG=1
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     call_command("seed_demo", stdout=out)  # idempotent
@@ -117,6 +119,30 @@ def test_seed_demo_creates_every_status_and_a_login(db):
     assert get_user_model().objects.get(username="admin").check_password("cohortos-demo")
     assert cohort.webhook_path() in out.getvalue()
     assert cohort.webhook_secret in out.getvalue()
+    assert "as admin / cohortos-demo" in out.getvalue()
+    assert cohort.webhook_secret != "cohortos-test-secret" and len(cohort.webhook_secret) >= 40
+
+
+def test_seed_demo_refuses_to_run_with_debug_off(db, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="--i-know-this-is-not-production"):
+        call_command("seed_demo", stdout=io.StringIO())
+    assert not get_user_model().objects.exists() and not Cohort.objects.exists()
+
+
+def test_seed_demo_with_debug_off_and_the_flag_gives_random_credentials(db, settings):
+    settings.DEBUG = False
+    out = io.StringIO()
+    call_command("seed_demo", "--i-know-this-is-not-production", stdout=out)
+    admin = get_user_model().objects.get(username="admin")
+    assert not admin.check_password("cohortos-demo")
+    password = re.search(r"as admin / (\S+)", out.getvalue()).group(1)
+    assert admin.check_password(password) and len(password) >= 20
+    other = io.StringIO()
+    call_command("seed_demo", "--i-know-this-is-not-production", "--reset", stdout=other)
+    assert password not in other.getvalue()  # printed once, when created
+    secrets = set(Cohort.objects.values_list("webhook_secret", flat=True))
+    assert secrets and "cohortos-test-secret" not in secrets
 
 
 @pytest.mark.django_db(transaction=True)

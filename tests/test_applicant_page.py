@@ -303,7 +303,9 @@ def test_posting_needs_the_csrf_token(ada):
 
 def test_form_offers_the_bookings_zone_and_marks_it_for_the_browser(client, page):
     text = client.get(page).content.decode()
-    assert re.search(r'<select name="time_zone"[^>]*data-browser-zone', text)
+    select = re.search(r'<select[^>]*name="time_zone"[^>]*>', text).group(0)
+    assert "data-browser-zone" in select and 'id="id_time_zone"' in select
+    assert '<option value="UTC" selected>' in text  # the organization's zone, no booking yet
     assert re.search(r'<label for="id_date">Date</label>', text)
     assert 'src="/static/applicant.js"' in text
 
@@ -378,3 +380,48 @@ def test_ive_booked_is_offered_only_where_no_webhook_reaches_us(client, page, co
     InterviewRoundFactory(cohort=cohort, number=1, booking_url=url)
     WebhookDelivery.objects.create(cohort=cohort, provider=provider, body=b"{}", sha256="0" * 64)
     assert ("I’ve booked my interview" in client.get(page).content.decode()) == offered
+
+
+# --- the cohort's reply-to address -------------------------------------------------------
+
+
+def test_invitations_carry_the_applicant_page_and_the_cohorts_reply_to(ada, cohort, org_admin,
+                                                                      django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from scheduling import invitations
+
+    cohort.reply_to_email = "fellowship@northwind.example"
+    cohort.save()
+    InterviewRoundFactory(cohort=cohort, number=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        invitations.invite(ada, user=org_admin)
+    [email] = mail.outbox
+    assert email.reply_to == ["fellowship@northwind.example"]
+    page = re.search(r"http://[^\s]+/i/([\w-]+)/", email.body)
+    assert page and page.group(1) == token_for(ada).key
+    assert Client(REMOTE_ADDR=fresh_ip()).get(f"/i/{page.group(1)}/").status_code == 200
+
+
+def test_admins_set_the_reply_to_on_the_settings_page(admin_client, cohort):
+    settings_page = admin_client.get(reverse("scheduling:settings", args=[cohort.slug])).content.decode()
+    assert "Reply-to address for applicants" in settings_page
+    save = reverse("scheduling:applicant_contact", args=[cohort.slug])
+    assert admin_client.post(save, {"reply_to_email": "not an address"}).status_code == 422
+    assert admin_client.post(save, {"reply_to_email": "talent@northwind.example"}).status_code == 302
+    cohort.refresh_from_db()
+    assert cohort.reply_to_email == "talent@northwind.example"
+
+
+def test_reply_to_is_for_admins_only(client, outsider, cohort):
+    from .factories import MembershipFactory, UserFactory
+
+    save = reverse("scheduling:applicant_contact", args=[cohort.slug])
+    client.force_login(outsider)
+    assert client.post(save, {"reply_to_email": "x@evil.example"}).status_code == 404
+    member = UserFactory(username="reader2")
+    MembershipFactory(user=member, organization=cohort.organization, role="member")
+    client.force_login(member)
+    assert client.post(save, {"reply_to_email": "x@evil.example"}).status_code == 403
+    cohort.refresh_from_db()
+    assert cohort.reply_to_email == ""

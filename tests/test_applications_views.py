@@ -480,7 +480,7 @@ def test_the_application_page_runs_a_fixed_number_of_queries(admin_client, cohor
         d = delivery(cohort, a, n=n + 1)
         StatusChange.objects.create(application=a, old_status="new", new_status="new", delivery=d)
         StatusChange.objects.create(application=a, old_status="new", new_status="new", user=org_admin)
-    # 11, plus the applicant's page link and the schedule history (issue 9), issue 8's cohort rounds and
+    # 11, plus the applicant's page link (issue 9; its history is on the timeline), issue 8's cohort rounds and
     # the application's invitations, the application's bookings (issue 11), and issue 13's timeline
     # (COUNT, UNION, rows) and hand-matched bookings: a fixed 19.
     with django_assert_max_num_queries(19):

@@ -18,6 +18,7 @@ from scheduling.models import Booking, WebhookDelivery
 
 from .calcom_helpers import post, sample, with_email
 from .factories import ApplicationFactory, UserFactory
+from .demo import seed_quick_start_demo
 
 OLD_UID, NEW_UID = "k7Qm3XyZp2RvT9wLbN4sHd", "Pw8tLc5HnJ2vQe6RkMz3Ya"
 
@@ -167,7 +168,7 @@ def test_status_changes_and_history_are_read_only_even_for_superusers(client, su
 
 
 def test_a_management_command_change_is_in_the_history(db):
-    call_command("seed_demo")
+    seed_quick_start_demo()
     demo = Cohort.objects.get()
     assert Application.history.filter(cohort_id=demo.pk, history_type="+").exists()
 
@@ -319,10 +320,10 @@ def test_reassigning_a_matched_orphan_in_the_admin_moves_its_booking(client, sup
 def test_the_demo_reset_purges_its_cohort_and_says_what_it_deleted(db, capsys):
     from io import StringIO
 
-    call_command("seed_demo", stdout=StringIO())
+    seed_quick_start_demo(stdout=StringIO())
     first = Cohort.objects.get()
     out = StringIO()
-    call_command("seed_demo", "--reset", stdout=out)
+    seed_quick_start_demo("--reset", stdout=out)
     assert "Deleted the demo cohort:" in out.getvalue() and "applications" in out.getvalue()
     assert not Cohort.objects.filter(pk=first.pk).exists() and Cohort.objects.count() == 1
 

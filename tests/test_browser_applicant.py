@@ -54,7 +54,7 @@ def test_applicant_books_on_a_phone_in_their_own_time_zone(applicant, live_serve
     # The phone's own zone is preselected by static/applicant.js (the server guessed London).
     assert page.get_by_label("Time zone").input_value() == "Asia/Tokyo"
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(screenshot_path("applicant-page.png")), full_page=True)
+    page.screenshot(path=str(screenshot_path("applicant-page.png")), full_page=True, caret="initial")
 
     day = (timezone.now() + timedelta(days=9)).astimezone(timezone.get_fixed_timezone(540)).date()
     page.get_by_label("Date").fill(day.isoformat())
@@ -69,7 +69,7 @@ def test_applicant_books_on_a_phone_in_their_own_time_zone(applicant, live_serve
     assert "Asia/Tokyo time (your device's time zone)" in page.locator("#your-interview").inner_text()
     assert "The team will confirm it" in page.locator("#your-interview").inner_text()
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(screenshot_path("applicant-page-booked.png")), full_page=True)
+    page.screenshot(path=str(screenshot_path("applicant-page-booked.png")), full_page=True, caret="initial")
 
     applicant = Application.objects.get(pk=applicant.pk)
     assert applicant.status == "first_round_scheduled" and applicant.interview_unverified

@@ -18,6 +18,7 @@ from orphans.models import OrphanedInterview
 
 from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections  # noqa: F401
 from .calcom_helpers import post, sample, with_email
+from .demo import seed_quick_start_demo
 
 pytestmark = BROWSER_MARKS
 OLD_UID, STRAY_UID = "k7Qm3XyZp2RvT9wLbN4sHd", "BrowserStray0000000001"
@@ -26,7 +27,7 @@ OLD_UID, STRAY_UID = "k7Qm3XyZp2RvT9wLbN4sHd", "BrowserStray0000000001"
 @pytest.fixture
 def demo(transactional_db, mailoutbox):
     """The demo cohort; Ada's own booking applied and a stranger's orphaned, through the webhook."""
-    call_command("seed_demo", stdout=io.StringIO())
+    seed_quick_start_demo(stdout=io.StringIO())
     cohort = Cohort.objects.get(slug="northwind-2026")
     client = Client()
     assert post(client, cohort, sample("booking_created")).json()["outcome"] == "applied"

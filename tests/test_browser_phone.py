@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from .browser import (  # noqa: F401
     BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections,
 )
 from .calcom_helpers import SAMPLES
+from .demo import seed_quick_start_demo
 
 pytestmark = BROWSER_MARKS
 PHONE = {"width": 390, "height": 844}
@@ -28,7 +30,7 @@ WIDTH = "[document.documentElement.scrollWidth, window.innerWidth]"
 @pytest.fixture
 def demo(transactional_db):
     """The quick start's demo cohort, plus two orphaned interviews."""
-    call_command("seed_demo", stdout=io.StringIO())
+    seed_quick_start_demo(stdout=io.StringIO())
     cohort = Cohort.objects.get(slug="northwind-2026")
     for n, email in enumerate(["charles.babbage@example.org", "a.very.long.address.for.testing@some-example-domain.org"]):
         OrphanedInterview.objects.create(
@@ -49,7 +51,7 @@ def log_in(page, base, next_path):
 def assert_fits(page, name, widths):
     scroll_width, inner_width = page.evaluate(WIDTH)
     widths[name] = scroll_width
-    page.screenshot(path=str(screenshot_path(f"phone-{name}.png")), full_page=False)
+    page.screenshot(path=str(screenshot_path(f"phone-{name}.png")), full_page=False, caret="initial")
     assert scroll_width <= inner_width, f"{name} is {scroll_width}px wide on a {inner_width}px screen"
 
 
@@ -148,10 +150,8 @@ def test_a_booking_shows_on_an_open_tab_within_seconds_keeping_focus_and_scroll(
     started = time.monotonic()
     call_command("send_webhook", str(SAMPLES / "calcom_booking_created.json"), cohort=demo.slug,
                  url=base, shift=True, stdout=io.StringIO())
-    page.wait_for_function(
-        f"!document.querySelector('#application-{ada.pk} td.pipeline').textContent.includes('Waiting')",
-        timeout=8_000,
-    )
+    # A locator wait: our CSP forbids the string eval wait_for_function uses.
+    expect(page.locator(f"#application-{ada.pk} td.pipeline")).not_to_contain_text("Waiting", timeout=8_000)
     elapsed = time.monotonic() - started
     with capsys.disabled():
         print(f"\n  booking visible on the open tab after {elapsed:.1f} s (5 s polls)")

@@ -5,11 +5,11 @@ SCREENSHOTS=docs)."""
 import io
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections  # noqa: F401
 from .calcom_helpers import post, sample
+from .demo import seed_quick_start_demo
 
 pytestmark = BROWSER_MARKS
 PHONE = {"width": 390, "height": 844}
@@ -17,7 +17,7 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def demo(transactional_db):
-    call_command("seed_demo", stdout=io.StringIO())
+    seed_quick_start_demo(stdout=io.StringIO())
     from applications.models import Cohort
 
     return Cohort.objects.get(slug="northwind-2026")
@@ -56,4 +56,4 @@ def test_the_application_page_names_interviewer_place_and_who_moved_it_on_a_phon
     bookings = page.locator("#bookings-title + ol").inner_text()
     assert "Moved here from k7Qm3XyZp2RvT9wLbN4sHd by ada.lovelace@example.org" in bookings
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    page.screenshot(path=str(screenshot_path("application-booking.png")), full_page=True)
+    page.screenshot(path=str(screenshot_path("application-booking.png")), full_page=True, caret="initial")

@@ -8,12 +8,12 @@ screenshots of every page issue 8 added (docs/screenshots/ with SCREENSHOTS=docs
 import io
 
 import pytest
-from django.core.management import call_command
 
 from scheduling import links
 
 from .calcom_helpers import post, sample, with_email
 from .browser import BROWSER_MARKS, browser_page, screenshot_path, short_lived_connections  # noqa: F401
+from .demo import seed_quick_start_demo
 
 pytestmark = BROWSER_MARKS
 
@@ -21,7 +21,7 @@ pytestmark = BROWSER_MARKS
 @pytest.fixture
 def demo(transactional_db):
     """The quick start's demo cohort: both rounds set up, two applicants invited four days ago."""
-    call_command("seed_demo", stdout=io.StringIO())
+    seed_quick_start_demo(stdout=io.StringIO())
     from applications.models import Cohort
 
     return Cohort.objects.get(slug="northwind-2026")
@@ -60,8 +60,8 @@ def test_settings_copy_webhook_url_and_preview_a_template_as_you_type(demo, live
     assert "Link reference" in health.inner_text()
     assert "Booked the first-round interview while waiting for round 2" in health.inner_text()
     assert "not valid for this cohort" in health.inner_text()
-    page.screenshot(path=str(screenshot_path("cohort-settings.png")), full_page=True)
-    health.screenshot(path=str(screenshot_path("sync-health.png")))
+    page.screenshot(path=str(screenshot_path("cohort-settings.png")), full_page=True, caret="initial")
+    health.screenshot(path=str(screenshot_path("sync-health.png")), caret="initial")
 
     # Copy the webhook URL with its button: the clipboard holds the URL with its trailing slash.
     page.locator("#webhook").get_by_role("button", name="Copy URL").click()
@@ -80,7 +80,7 @@ def test_settings_copy_webhook_url_and_preview_a_template_as_you_type(demo, live
     preview = page.locator("#round-1-preview")
     body.fill("Hi {{ applicant.nickname }}, book here: {{ booking_link }}")
     preview.get_by_text("Unknown placeholder {{ applicant.nickname }}").wait_for()
-    page.locator("#round-1").screenshot(path=str(screenshot_path("cohort-settings-preview-error.png")))
+    page.locator("#round-1").screenshot(path=str(screenshot_path("cohort-settings-preview-error.png")), caret="initial")
     body.fill("Hi {{ applicant.first_name }}, book here: {{ booking_link }}")
     preview.get_by_text("Hi Ada, book here: https://cal.com/northwind/first-round-interview?").wait_for()
     assert preview.get_by_role("alert").count() == 0
@@ -95,7 +95,7 @@ def test_settings_copy_webhook_url_and_preview_a_template_as_you_type(demo, live
     page.goto(f"{live_server.url}{path}")
     page.get_by_role("link", name="Rotate secret…").click()
     page.get_by_text("The old secret stops working now.").wait_for()
-    page.screenshot(path=str(screenshot_path("rotate-secret.png")), full_page=True)
+    page.screenshot(path=str(screenshot_path("rotate-secret.png")), full_page=True, caret="initial")
 
 
 def test_an_admin_copies_an_applicants_link_and_invites_from_the_tab(demo, live_server, browser_page):
@@ -109,13 +109,13 @@ def test_an_admin_copies_an_applicants_link_and_invites_from_the_tab(demo, live_
     page.get_by_role("button", name="Send invitation").click()
     page.get_by_text("Invitation sent to ada.lovelace@example.org.").wait_for()
     assert "Invited" in page.locator("#invitation-panel .pipeline-invite").inner_text()
-    page.screenshot(path=str(screenshot_path("application-invitations.png")), full_page=True)
+    page.screenshot(path=str(screenshot_path("application-invitations.png")), full_page=True, caret="initial")
 
     page.goto(f"{live_server.url}/cohorts/{demo.slug}/applications/?status=waiting_first_round")
     page.get_by_text("Invited 4 days ago").first.wait_for()
     page.locator(".row-select").nth(0).check()
     page.locator(".row-select").nth(1).check()
-    page.screenshot(path=str(screenshot_path("applications-invitations.png")), full_page=False)
+    page.screenshot(path=str(screenshot_path("applications-invitations.png")), full_page=False, caret="initial")
     page.get_by_role("button", name="Send invitations to selected").click()
     page.get_by_text("Sent ").first.wait_for()
     assert "skipped" in page.locator(".messages").inner_text() or "Sent 2" in page.locator(".messages").inner_text()
@@ -126,4 +126,4 @@ def test_settings_page_fits_a_phone(demo, live_server, browser_page, viewport):
     page = browser_page
     log_in(page, live_server, f"/cohorts/{demo.slug}/settings/")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    page.screenshot(path=str(screenshot_path("cohort-settings-phone.png")), full_page=False)
+    page.screenshot(path=str(screenshot_path("cohort-settings-phone.png")), full_page=False, caret="initial")

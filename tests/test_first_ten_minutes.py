@@ -17,6 +17,7 @@ from orphans.models import OrphanedInterview
 from scheduling.management.commands.send_webhook import as_booker, shift_to_now
 
 from .calcom_helpers import SAMPLES
+from .demo import seed_quick_start_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 30, 9, 15, tzinfo=dt_timezone.utc)
@@ -115,7 +116,7 @@ def test_as_booker_makes_a_new_booking_by_someone_else():
 @pytest.mark.django_db
 def test_seed_demo_prints_commands_that_work_as_printed():
     out = io.StringIO()
-    call_command("seed_demo", stdout=out)
+    seed_quick_start_demo(stdout=out)
     text = out.getvalue()
     assert "DEBUG=1 .venv/bin/python manage.py send_webhook tests/fixtures/calcom/calcom_booking_created.json" in text
     assert "--email someone.new@example.net" in text and "../shared" not in text

@@ -512,13 +512,14 @@ def test_a_redelivered_bad_body_is_rejected_again_not_called_a_duplicate(client,
     assert WebhookDelivery.objects.get().redeliveries == 1
 
 
-def test_body_over_one_mebibyte_is_rejected_but_stored(client, cohort):
+def test_body_over_one_mebibyte_is_refused_unread_with_413(client, cohort):
+    """Issue 14: refused on its Content-Length, before a byte is read, so nothing can be stored."""
     data = sample("booking_created")
     data["payload"]["description"] = "x" * (1024 * 1024)
     response = post(client, cohort, data)
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert "limit is 1048576" in response.json()["error"]
-    assert WebhookDelivery.objects.get().outcome == "rejected"
+    assert not WebhookDelivery.objects.exists()
 
 
 def test_a_crash_while_applying_is_stored_as_failed_and_reprocessable(client, cohort, ada, monkeypatch):

@@ -2,11 +2,12 @@
 
 import os
 import random
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,13 +22,10 @@ from scheduling.services import apply_booking_event
 from scheduling.status import Status
 
 DEMO_USERNAME = "admin"
+# The quick start's login (DEBUG on, a laptop). With DEBUG off the password is random.
 DEMO_PASSWORD = "cohortos-demo"
 DEMO_COHORT = "northwind-2026"
-# Fixed so the shared Cal.com samples replay against the demo without editing them.
-DEMO_SECRET = "cohortos-test-secret"
-# The same for Calendly's and Cronofy's keys (issue 11): `send_webhook --provider …` replays.
-DEMO_CALENDLY_KEY = "calendly-test-signing-key"
-DEMO_CRONOFY_SECRET = "cronofy-test-client-secret"
+FLAG = "--i-know-this-is-not-production"
 # The repo's own copies of Cal.com's sample deliveries (relative to the project root).
 SAMPLES = "tests/fixtures/calcom"
 
@@ -73,15 +71,26 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--reset", action="store_true", help="Delete the demo cohort first.")
+        parser.add_argument(
+            FLAG, dest="not_production", action="store_true",
+            help="Run even with DEBUG off (a staging copy): the admin then gets a random password.",
+        )
 
     @transaction.atomic
-    def handle(self, *args, reset=False, **options):
+    def handle(self, *args, reset=False, not_production=False, **options):
+        if not settings.DEBUG and not not_production:
+            # A superuser with a published password on a production database is a way in.
+            raise CommandError(
+                f"seed_demo creates a superuser and demo data; DEBUG is off, so this looks like production. "
+                f"Refusing. On a machine that is not production, add {FLAG}."
+            )
         old = Cohort.objects.filter(slug=DEMO_COHORT).first() if reset else None
         if old is not None:
             # Cohorts are protected from deletion (archived instead); the demo's is purged on purpose.
             counts = purge_cohort(old)
             self.stdout.write("Deleted the demo cohort: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
-        user = self._admin_user()
+        password = DEMO_PASSWORD if settings.DEBUG else secrets.token_urlsafe(16)
+        user, created = self._admin_user(password)
         org, _ = Organization.objects.get_or_create(
             slug="northwind", defaults={"name": "Northwind Fellowship", "time_zone": "Europe/London"}
         )
@@ -90,27 +99,32 @@ class Command(BaseCommand):
         )
         cohort = Cohort.objects.filter(slug=DEMO_COHORT).first()
         if cohort is None:
+            # Every secret is random (issue 14): send_webhook signs with whatever the cohort holds.
             cohort = Cohort.objects.create(
                 organization=org, name="Northwind Fellowship 2026", slug=DEMO_COHORT,
-                webhook_secret=DEMO_SECRET, reply_to_email="fellowship@northwind.example",
+                reply_to_email="fellowship@northwind.example",
             )
             self._applications(cohort)
         self._rounds(cohort)
         if not cohort.calendly_signing_key or not cohort.cronofy_client_secret:
-            cohort.calendly_signing_key = cohort.calendly_signing_key or DEMO_CALENDLY_KEY
-            cohort.cronofy_client_secret = cohort.cronofy_client_secret or DEMO_CRONOFY_SECRET
+            cohort.calendly_signing_key = cohort.calendly_signing_key or secrets.token_urlsafe(32)
+            cohort.cronofy_client_secret = cohort.cronofy_client_secret or secrets.token_urlsafe(32)
             cohort.save(update_fields=["calendly_signing_key", "cronofy_client_secret"])
         site = settings.SITE_URL
         ada = cohort.applications.filter(public_id="app_7f3c2a91").first()
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready: {cohort.applications.count()} applications in {cohort.name}.\n"
         ))
+        login = f"{DEMO_USERNAME} / {password}" if created or settings.DEBUG else (
+            f"{DEMO_USERNAME} (password set when it was created; change it with "
+            f"`manage.py changepassword {DEMO_USERNAME}`)"
+        )
         # Runnable as printed from a second terminal: DEBUG=1 (no SECRET_KEY needed), HOST kept.
         host = os.environ.get("HOST", "")
         prefix = "DEBUG=1 " + (f"HOST={host} " if host and host != "127.0.0.1:8000" else "")
         replay = f"{prefix}.venv/bin/python manage.py send_webhook"
         self.stdout.write(
-            f"  Log in:          {site}/accounts/login/  as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
+            f"  Log in:          {site}/accounts/login/  as {login}\n"
             f"  Webhook URL:     {site}{cohort.webhook_path()}\n"
             f"  Webhook secret:  {cohort.webhook_secret}\n"
             f"  Calendly URL:    {site}{cohort.webhook_path('calendly')}  (signing key {cohort.calendly_signing_key})\n"
@@ -157,12 +171,13 @@ class Command(BaseCommand):
                 state=Invitation.State.SENT, created_at=sent_at, sent_at=sent_at, attempts=1,
             )
 
-    def _admin_user(self):
+    def _admin_user(self, password):
+        """Return (the demo superuser, whether it was created now with `password`)."""
         users = get_user_model()
         user = users.objects.filter(username=DEMO_USERNAME).first()
         if user is None:
-            user = users.objects.create_superuser(DEMO_USERNAME, "admin@example.org", DEMO_PASSWORD)
-        return user
+            return users.objects.create_superuser(DEMO_USERNAME, "admin@example.org", password), True
+        return user, False
 
     def _applications(self, cohort):
         rng = random.Random(2026)
