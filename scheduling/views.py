@@ -23,6 +23,9 @@ from .webhook_keys import cohort_for_key
 logger = logging.getLogger(__name__)
 
 STATUS_FOR_OUTCOME = {Outcome.REJECTED: 400, Outcome.FAILED: 500}
+# Calendly retries a non-2xx for 24 hours (PROTOCOL.md §8): its deliveries wait there, not in our
+# spool. Cal.com never retries (§6) and Cronofy's policy is unknown: theirs are spooled.
+RETRYING_PROVIDERS = frozenset({"calendly"})
 SIGNATURE_HEADERS = {"calcom": calcom.SIGNATURE_HEADER, "calendly": calendly.SIGNATURE_HEADER,
                      "cronofy": cronofy.SIGNATURE_HEADER}
 # Calendly retries every non-2xx for 24 hours and then disables the subscription (PROTOCOL.md
@@ -103,6 +106,8 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
         return _error(exc.status, str(exc))
     except (OperationalError, InterfaceError):
         logger.exception("Database unavailable while receiving a %s webhook", provider)
+        if provider in RETRYING_PROVIDERS:
+            return _error(503, f"Database unavailable; nothing was stored. {provider.title()} retries the delivery.")
         return _spool(request, webhook_key, provider, signature_problem, body)
     payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
     status = statuses.get(result.outcome, 200)

@@ -352,19 +352,31 @@ def test_warming_with_the_database_down_keeps_the_cache_and_does_not_raise(cohor
     assert spool.warm_secret_cache() == 0
 
 
-def test_a_calendly_delivery_is_spooled_with_its_provider_and_drained_through_it(client, cohort, ada, monkeypatch):
+def test_a_calendly_delivery_is_not_spooled_since_calendly_retries_it(client, cohort, ada, monkeypatch):
     from .calendly_helpers import SIGNING_KEY, calendly_sample, post_calendly
 
     cohort.calendly_signing_key = SIGNING_KEY
     cohort.save()
+    database_down(monkeypatch, "receive")
+
+    response = post_calendly(client, cohort, calendly_sample("invitee_created"))
+    assert response.status_code == 503 and "retries" in response.json()["error"]
+    assert ready_files() == []
+
+
+def test_a_cronofy_delivery_is_spooled_with_its_provider_and_drained_through_it(client, cohort, ada, monkeypatch):
+    from .calendly_helpers import CRONOFY_SECRET, post_cronofy, time_chosen
+
+    cohort.cronofy_client_secret = CRONOFY_SECRET
+    cohort.save()
     assert post(client, cohort, sample("ping")).status_code == 200  # learns every secret of the key
     database_down(monkeypatch, "lookup")
 
-    assert post_calendly(client, cohort, calendly_sample("invitee_created"), header="t=1,v1=00").status_code == 403
-    response = post_calendly(client, cohort, calendly_sample("invitee_created"))
+    assert post_cronofy(client, cohort, time_chosen(), signature="AAAA").status_code == 403
+    response = post_cronofy(client, cohort, time_chosen())
     assert response.status_code == 202 and response.json()["outcome"] == "spooled"
     monkeypatch.undo()
 
     assert spool.drain_spool().imported == {"applied": 1}
-    delivery = WebhookDelivery.objects.get(provider="calendly")
+    delivery = WebhookDelivery.objects.get(provider="cronofy")
     assert delivery.outcome == "applied" and delivery.application == ada
