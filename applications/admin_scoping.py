@@ -12,6 +12,7 @@ Secrets are shown masked to everyone (`mask`).
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404
 
@@ -82,7 +83,12 @@ class OrganizationScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
 
     def _check_in_scope(self, request, object_id):
         # History pages (Django's and django-simple-history's) look the row up themselves.
-        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+        # Django's own change view turns a malformed id into "not found" (get_object); do the same.
+        try:
+            found = self.get_queryset(request).filter(pk=unquote(object_id)).exists()
+        except (ValueError, ValidationError):
+            found = False
+        if not found:
             raise Http404("No such row among your organizations'.")
 
     def history_view(self, request, object_id, extra_context=None):
