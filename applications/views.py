@@ -322,23 +322,7 @@ def application_change_status(request, slug, pk):
             form.add_error(None, "Someone else changed this application first; nothing was changed.")
         except InvalidTransition as exc:
             form.add_error(None, str(exc))
-    if moved is None:
-        # Show the errors above a fresh form built from the stored status, so the
-        # next try offers what is allowed now rather than what was seen before.
-        errors = [message for messages_ in form.errors.values() for message in messages_]
-        application.refresh_from_db()
-        context = _detail_context(request, application, StatusChangeForm(application))
-        context["errors"] = errors
-        template = f"{DETAIL_TEMPLATE}#application-status" if _wants_fragment(request) else DETAIL_TEMPLATE
-        return _render(request, template, context, cohort, status=422)
-    done = f"Moved to “{application.status_label}”."
-    if not _wants_fragment(request):
-        messages.success(request, done)
-        return HttpResponseRedirect(reverse("applications:detail", args=[cohort.slug, application.pk]))
-    context = _detail_context(request, application, StatusChangeForm(application))
-    context["done"] = done
-    response = _render(request, f"{DETAIL_TEMPLATE}#application-status", context, cohort)
-    return trigger_client_event(response, "statusChanged")
+    return _status_answer(request, cohort, application, form, moved, "Moved to “{}”.")
 
 
 @login_required
@@ -368,14 +352,26 @@ def application_reopen(request, slug, pk):
             form.add_error(None, "Someone else changed this application first; nothing was reopened.")
         except InvalidTransition as exc:
             form.add_error(None, str(exc))
+    return _status_answer(request, cohort, application, form, moved, "Reopened: now “{}”.")
+
+
+def _status_answer(request, cohort, application, form, moved, done):
+    """Answer a status-change or reopen POST once `move_to` ran (`moved`) or refused (None).
+
+    Refused: the status panel at 422 with the form's errors as sentences. Moved: a
+    redirect with a message, or (htmx) the fresh panel and `statusChanged`; `done` is
+    the message, with "{}" standing for the new status's label.
+    """
     if moved is None:
+        # Show the errors above a fresh form built from the stored status, so the
+        # next try offers what is allowed now rather than what was seen before.
         errors = [message for messages_ in form.errors.values() for message in messages_]
         application.refresh_from_db()
         context = _detail_context(request, application, StatusChangeForm(application))
         context["errors"] = errors
         template = f"{DETAIL_TEMPLATE}#application-status" if _wants_fragment(request) else DETAIL_TEMPLATE
         return _render(request, template, context, cohort, status=422)
-    done = f"Reopened: now “{application.status_label}”."
+    done = done.format(application.status_label)
     if not _wants_fragment(request):
         messages.success(request, done)
         return HttpResponseRedirect(reverse("applications:detail", args=[cohort.slug, application.pk]))
