@@ -97,6 +97,24 @@ def test_shift_to_now_keeps_created_at_in_the_last_day_and_the_interview_ahead()
     assert data["payload"]["startTime"] == "2026-06-09T14:00:00Z"  # the input is untouched
 
 
+def test_shift_to_now_moves_the_whole_sample_story_alike_so_its_order_holds():
+    shifted = {name: shift_to_now(sample(name), NOW)
+               for name in ("booking_created", "booking_rescheduled", "booking_cancelled")}
+
+    def at(name, *path):
+        value = shifted[name]
+        for key in path:
+            value = value[key]
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    created_start = at("booking_created", "payload", "startTime")
+    moved_start = at("booking_rescheduled", "payload", "startTime")
+    assert moved_start - created_start == timedelta(days=2, hours=1)  # 9 June 14:00 → 11 June 15:00
+    assert at("booking_created", "createdAt") < at("booking_rescheduled", "createdAt") < at(
+        "booking_cancelled", "createdAt")
+    assert at("booking_cancelled", "payload", "startTime") == moved_start
+
+
 def test_shift_to_now_without_created_at_moves_the_first_time_to_tomorrow():
     shifted = shift_to_now({"startTime": "2026-06-09T14:00:00Z", "endTime": "2026-06-09T14:30:00Z"}, NOW)
     assert shifted == {"startTime": "2026-12-01T14:00:00Z", "endTime": "2026-12-01T14:30:00Z"}

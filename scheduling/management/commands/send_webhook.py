@@ -4,6 +4,7 @@ import hashlib
 import json
 import re
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 import requests
@@ -50,21 +51,28 @@ def _walk(value, change):
     return value
 
 
+# The shipped samples' story starts here (calcom_booking_created.json's createdAt).
+SAMPLES_START = datetime(2026, 6, 2, 16, 21, 7, 482000, tzinfo=dt_timezone.utc)
+
+
 def shift_to_now(data, now):
     """Return sample `data` with every ISO date-time moved by the same whole number of days.
 
-    The number is the most that keeps the envelope's `createdAt` in the past: the
-    delivery reads as sent within the last day, and its interview keeps its place
-    relative to it (a week later, 14:00 as in the sample), so a replayed booking is
-    in the future. Replays of the same file on the same day shift alike (Cal.com's
-    dedupe key includes createdAt). Without createdAt: shifted so the first time is tomorrow.
+    With a `createdAt`, the number is the whole days from SAMPLES_START (the samples'
+    first delivery) to `now`, the same for every file: replayed file by file, the
+    create → reschedule → cancel story keeps its order (the reschedule still lands
+    after the interview it replaces). The first delivery then reads as sent within
+    the last day, its interview about a week ahead; later files' createdAt may lie a
+    few days ahead, as they would in the story. Replays of the same file on the same
+    day shift alike (Cal.com's dedupe key includes createdAt). Without createdAt:
+    shifted so the first time is tomorrow.
     """
     def parse(text):
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
     anchor = data.get("createdAt") if isinstance(data, dict) else None
     if isinstance(anchor, str) and ISO.match(anchor):
-        days = (now - parse(anchor)) // timedelta(days=1)
+        days = (now - SAMPLES_START) // timedelta(days=1)
     else:
         times = []
         _walk(data, lambda k, v: times.append(parse(v)) if isinstance(v, str) and ISO.match(v) else v)
