@@ -5,7 +5,9 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from applications.models import Application, ApplicationEmail, StatusChange
@@ -183,6 +185,59 @@ def test_suggestions_take_one_query_per_orphan(cohort, django_assert_num_queries
     ApplicationFactory.create_batch(5, cohort=cohort)
     with django_assert_num_queries(20):
         suggest_applications(cohort, orphans)
+
+
+@pytest.mark.parametrize("typed", [
+    "xada.lovelace@gmail.com",  # one inserted at the start
+    "da.lovelace@gmail.com",  # one deleted at the start
+    "ada.lovelacx@gmail.com",  # one replaced in the middle
+    "ada.lovelace@gmail.co",  # one deleted at the end
+    "ada.lovelace@gmail.comm",  # one inserted at the end
+])
+def test_an_email_one_character_off_is_suggested_wherever_the_edit_is(cohort, typed):
+    """The lookup reads only rows sharing the first or the second half: an edit anywhere still finds them."""
+    orphan = OrphanedInterview.objects.create(cohort=cohort, booking_uid="u1", email=typed, name="")
+    ada = ApplicationFactory(cohort=cohort, applicant_name="Augusta Byron",
+                             contact_email="ada.lovelace@gmail.com", status="waiting_first_round")
+    ApplicationFactory(cohort=cohort, applicant_name="Someone Else", contact_email="ada.lovelace@gmail.org.uk")
+    suggestions = suggest_applications(cohort, [orphan])[orphan.pk]
+    assert suggestions == [ada]
+    assert suggestions[0].reasons == ["email differs by one character"]
+
+
+@pytest.mark.postgres
+def test_orphan_suggestions_and_search_are_served_by_indexes_not_a_walk_of_the_cohort(admin_client, cohort):
+    """Regression (issue 15): a regex sign, an `endswith` and an EXISTS in the OR each left
+    PostgreSQL one plan, reading every application of the cohort (830 ms for the suggestions,
+    80 ms for a search that finds nothing, at 100,000).
+
+    Which plan PostgreSQL picks depends on the data; what is asserted is that an indexed one
+    exists: with the cohort's own indexes dropped (inside the test's transaction) and whole
+    scans priced out, a Seq Scan left in a plan is an arm of the OR that no index serves.
+    """
+    ApplicationFactory(cohort=cohort, applicant_name="Ada Lovelace", contact_email="ada.lovelace@analytical.example")
+    orphan = OrphanedInterview.objects.create(cohort=cohort, booking_uid="u1", name="Ada Lovelace",
+                                              email="ada.lovelace@analytical.example")
+    reads = []
+    for q in ("", "lovelace", "zzqx", "ada.l"):
+        url = reverse("orphans:candidates", args=[cohort.slug, orphan.pk]) + (f"?q={q}" if q else "")
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(url, **HX).status_code == 200
+        reads += [query["sql"] for query in captured.captured_queries
+                  if query["sql"].startswith("SELECT") and 'FROM "applications_application"' in query["sql"]
+                  and "LIKE" in query["sql"]]
+    assert len(reads) == 4, reads
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'applications_application' "
+                       "AND indexdef LIKE '%%cohort_id%%'")
+        for (index,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{index}"')
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        for sql in reads:
+            cursor.execute("EXPLAIN " + sql.replace("%", "%%"))
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert not re.search(r"Seq Scan on applications_application\b", plan), plan
 
 
 # --- the views ---------------------------------------------------------------------------
