@@ -60,6 +60,14 @@ def grow(cohort, start, stop):
     )
 
 
+class StaleETag(Exception):
+    """A change check answered in full because the minute in its ETag had passed; .etag is the new one."""
+
+    def __init__(self, etag):
+        super().__init__(etag)
+        self.etag = etag
+
+
 def timed(client, url, status=200, **headers):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -68,6 +76,8 @@ def timed(client, url, status=200, **headers):
         start = time.perf_counter()
         response = client.get(url, HTTP_HX_REQUEST="true", **headers)
         elapsed = time.perf_counter() - start
+    if status == 304 and response.status_code == 200:
+        raise StaleETag(response["ETag"])
     assert response.status_code == status, (url, response.status_code)
     return elapsed, len(queries.captured_queries), response.get("ETag")
 
@@ -152,7 +162,13 @@ def main():
         samples = {label: [] for label, *_ in requests}
         for round_number in range(3 + args.rounds):  # 3 warm-ups; alternating, so load hits every request alike
             for label, url, status, headers in requests:
-                sample = timed(client, url, status, **headers())
+                try:
+                    sample = timed(client, url, status, **headers())
+                except StaleETag as stale:
+                    # The ETag carries the viewer's minute: one taken just before a minute turned
+                    # is rightly answered in full. Take the new one and time the check again.
+                    etag["value"] = stale.etag
+                    sample = timed(client, url, status, **headers())
                 if label == "tab: table fragment":
                     etag["value"] = sample[2]
                 if round_number >= 3:
