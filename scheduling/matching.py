@@ -58,7 +58,7 @@ def match_application(cohort, event, *, chain=None):
         return applications.select_for_update().get(pk=known.application_id), MATCHED_BY_CHAIN
 
     # Both matches are locked: with two, neither is used, and the locks end with the transaction.
-    by_email = list(applications.with_email(event.email).select_for_update().order_by("pk")[:2])
+    by_email = list(Application.objects.with_email(event.email, cohort=cohort).select_for_update().order_by("pk")[:2])
     if len(by_email) == 1:
         return by_email[0], MATCHED_BY_EMAIL
     if len(by_email) > 1:
