@@ -1,6 +1,6 @@
 """The alert emails about orphaned interviews: one per orphan, or a digest for a burst.
 
-Pure rendering: which orphans to announce, and when, is `orphans.services.send_alerts`'s.
+Pure rendering: which orphans to announce, and when, is `orphans.alerts.send_alerts`'s.
 """
 
 from django.conf import settings
@@ -12,7 +12,7 @@ from django.urls import reverse
 from applications.models import Membership, time_zone_or_utc
 
 # More orphans than this in one send make a single digest per admin instead of one email each:
-# with the send window (orphans.services.ALERT_WINDOW), one email per admin per cohort per window.
+# with the send window (orphans.alerts.ALERT_WINDOW), one email per admin per cohort per window.
 DIGEST_THRESHOLD = 1
 
 

@@ -1,52 +1,26 @@
-"""Orphaned interviews: recording them, alerting admins, matching, dismissing, suggesting.
+"""Orphaned interviews: recording and closing them, matching, unmatching, dismissing, restoring.
 
-Work that spans models lives here; the single-row rules (claiming an alert) are
-on OrphanedInterview. The alert flow, and why it is shaped this way:
-
-1. `record_orphan` creates an orphan with alert_state "pending" and, after the
-   webhook's transaction commits, publishes `send_orphan_alert` with a countdown
-   of ALERT_COALESCE_SECONDS. A broker that is down only logs (orphans.tasks).
-2. That task sends every pending alert of the orphan's cohort at once
-   (`send_cohort_alerts`): a burst (a mis-set cohort: 50 bookings in a minute)
-   has piled up meanwhile and goes out as one digest per admin, because the first
-   task to run claims them all and the others find nothing left to claim.
-   Coalescing in the task, rather than deciding "burst or not" when each orphan
-   arrives, needs no counters and cannot send five single emails before noticing.
-3. The beat sweep `send_pending_alerts` sends what is still pending after
-   ALERT_GRACE (the publish failed, the task was lost, a retry is overdue) the
-   same way, grouped by cohort.
-Every send claims each orphan with a conditional UPDATE first, so no orphan is
-alerted twice, whichever of these runs, and however often.
+Work that spans models lives here; the single-row rules are on OrphanedInterview.
+Alerting admins is orphans.alerts' (record_orphan only publishes the task);
+suggesting and searching applications for an orphan is orphans.suggestions'.
 """
 
 import logging
-import re
-from datetime import timedelta
-from smtplib import SMTPException
 
-from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
-from applications.models import Application, ApplicationEmail, Cohort, bump_cohort_version, normalize_email
+from applications.models import Application, ApplicationEmail, bump_cohort_version, normalize_email
 from scheduling.models import Booking, MatchRule, WebhookDelivery
-from scheduling.status import CLOSED, WAITING, Status
+from scheduling.status import CLOSED
 
 from applications import timeline
 from applications.audit import snapshot
 
-from .emails import alert_messages, alert_recipients
 from .models import OrphanedInterview
 
 logger = logging.getLogger(__name__)
-
-# The sweep leaves an alert to its own task this long (and a failed send this long before
-# trying again); past it, the alert is overdue and the sweep sends it.
-ALERT_GRACE = timedelta(minutes=2)
-# At most one send per cohort in this window: while orphans keep arriving, each admin gets
-# one email per cohort per window; what arrives meanwhile waits for the sweep after it.
-ALERT_WINDOW = timedelta(minutes=10)
 
 
 class ChainMatchedMeanwhile(Exception):
@@ -145,114 +119,6 @@ def close_orphan_for_booking(cohort, booking, application):
     if closed:
         bump_cohort_version(cohort.pk)
     return closed
-
-
-# --- alerts ------------------------------------------------------------------------------
-
-
-def send_alerts(cohort, orphans, *, now=None):
-    """Claim and send the alerts of `orphans` (of `cohort`); return how many orphans went out.
-
-    Each orphan is claimed first (OrphanedInterview.claim_alert); ones another
-    sender holds are left alone, resolved ones are marked skipped. The rest go
-    to every admin of the cohort's organization in one SMTP session: one email
-    each, or one digest when there are more than emails.DIGEST_THRESHOLD.
-    Nothing is claimed while the cohort's digest window is closed (a send in the
-    last ALERT_WINDOW): those alerts stay pending for the sweep after it.
-    On an SMTP error (smtplib.SMTPException, OSError) the claims are released
-    with the error recorded (pending again, or failed after ALERT_MAX_ATTEMPTS)
-    and the error is raised for the caller to retry. An organization without an
-    admin email fails the alerts at once.
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        # One sender per cohort at a time decides the window and claims (the row lock queues
-        # the others, who then see this send's claims); the email goes out after the commit.
-        Cohort.objects.select_for_update().filter(pk=cohort.pk).first()
-        if next_alert_at(cohort, now) > now:
-            return 0
-        claimed = [orphan.pk for orphan in orphans if orphan.claim_alert(now)]
-    if not claimed:
-        return 0
-    # Read again after claiming: a match or dismiss in between must not be announced.
-    fresh = list(OrphanedInterview.objects.filter(pk__in=claimed).order_by("created_at", "pk"))
-    live = []
-    for orphan in fresh:
-        if orphan.is_resolved:
-            orphan.alert_skipped(now)
-        else:
-            live.append(orphan)
-    if not live:
-        return 0
-    recipients = alert_recipients(cohort.organization)
-    if not recipients:
-        for orphan in live:
-            orphan.alert_failed(now, f"No admin of {cohort.organization} has an email address.",
-                                final=True)
-        logger.warning("Orphan alerts for %s: no admin to send them to", cohort)
-        return 0
-    messages = alert_messages(cohort, live, recipients)
-    try:
-        with get_connection() as connection:
-            connection.send_messages(messages)
-    except (SMTPException, OSError) as exc:
-        # A partial failure may have reached some admins; the retry reaches them again. The
-        # alternative, recording each recipient, buys little for a rare, harmless repeat.
-        for orphan in live:
-            orphan.alert_failed(now, f"{type(exc).__name__}: {exc}")
-        raise
-    for orphan in live:
-        orphan.alert_sent(now)
-    return len(live)
-
-
-def next_alert_at(cohort, now):
-    """Return the earliest aware datetime at which `cohort`'s alerts may be sent again.
-
-    ALERT_WINDOW after the last send (or send in progress) of the cohort; `now`
-    when there was none in the window.
-    """
-    state = OrphanedInterview.AlertState
-    last = (OrphanedInterview.objects.filter(
-        cohort=cohort, alert_state__in=[state.SENT, state.SENDING], alert_claimed_at__gt=now - ALERT_WINDOW)
-        .order_by("-alert_claimed_at").values_list("alert_claimed_at", flat=True).first())
-    return last + ALERT_WINDOW if last else now
-
-
-def send_cohort_alerts(orphan_id):
-    """Send every claimable alert of orphan `orphan_id`'s cohort; return how many went out.
-
-    The per-orphan task's work: its own alert, and any that piled up in the same
-    cohort meanwhile (a burst becomes a digest). A missing orphan sends nothing.
-    """
-    orphan = OrphanedInterview.objects.select_related("cohort__organization").filter(pk=orphan_id).first()
-    if orphan is None:
-        return 0
-    pending = orphan.cohort.orphans.alert_claimable().order_by("created_at", "pk")
-    return send_alerts(orphan.cohort, pending)
-
-
-def send_pending_alerts(now=None):
-    """Send the alerts still pending after ALERT_GRACE, a batch per cohort; return how many went out.
-
-    The safety net for alerts whose task was never published (broker down), lost,
-    or is overdue for a retry. An SMTP error for one cohort is logged and
-    recorded on its orphans; the other cohorts still get theirs.
-    """
-    now = now or timezone.now()
-    due = (
-        OrphanedInterview.objects.alert_claimable(now)
-        .filter(created_at__lte=now - ALERT_GRACE)
-        .filter(Q(alert_claimed_at__isnull=True) | Q(alert_claimed_at__lte=now - ALERT_GRACE))
-    )
-    cohort_ids = set(due.values_list("cohort_id", flat=True))
-    sent = 0
-    for cohort in Cohort.objects.filter(pk__in=cohort_ids).select_related("organization"):
-        try:
-            sent += send_alerts(cohort, due.filter(cohort=cohort).order_by("created_at", "pk"), now=now)
-        except (SMTPException, OSError):
-            logger.exception("Sending the pending orphan alerts of %s failed; the next sweep retries", cohort)
-    return sent
 
 
 # --- matching, dismissing, restoring ---------------------------------------------------------
@@ -476,160 +342,3 @@ def unmatch_orphan(orphan, *, user):
 
 def _reread(orphan):
     return OrphanedInterview.objects.select_related("resolved_by", "application").get(pk=orphan.pk)
-
-
-# --- suggestions and search ----------------------------------------------------------------
-
-# Same domain says little at a mail provider everybody uses.
-FREE_MAIL_DOMAINS = frozenset({
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com",
-    "icloud.com", "me.com", "proton.me", "protonmail.com", "aol.com", "gmx.de", "gmx.net",
-    "web.de", "mail.ru", "yandex.ru", "qq.com", "163.com",
-})
-SUGGESTIONS = 3
-# Candidates one orphan's query fetches at most before ranking (a very common surname).
-SUGGESTION_POOL = 50
-
-SAME_NAME = "same name"
-SAME_SURNAME = "same surname"
-SAME_DOMAIN = "same email domain"
-ONE_CHARACTER_OFF = "email differs by one character"
-# How much each reason weighs in the ranking; waiting applications only break ties.
-WEIGHT = {SAME_NAME: 4, ONE_CHARACTER_OFF: 4, SAME_SURNAME: 2, SAME_DOMAIN: 1}
-
-
-def _waiting_first():
-    """An ORDER BY key: waiting for an interview (0), new (1), anything else (2)."""
-    return Case(When(status__in=list(WAITING), then=Value(0)), When(status=Status.NEW, then=Value(1)),
-                default=Value(2), output_field=IntegerField())
-
-
-def _words(text):
-    return [w for w in re.split(r"[\W_\d]+", text.lower()) if len(w) >= 2]
-
-
-def _split_email(email):
-    local, _, domain = normalize_email(email).partition("@")
-    return local, domain
-
-
-def _one_edit_apart(a, b):
-    """Return True when `a` and `b` differ by exactly one inserted, deleted or replaced character."""
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) > len(b):
-        a, b = b, a
-    i = 0
-    while i < len(a) and a[i] == b[i]:
-        i += 1
-    return a[i + (len(a) == len(b)):] == b[i + 1:]
-
-
-def _one_edit_regex(email):
-    """Return a regex matching every string one edit away from `email` (and `email` itself)."""
-    alternatives = set()
-    for i in range(len(email) + 1):
-        alternatives.add(re.escape(email[:i]) + "." + re.escape(email[i:]))  # one inserted
-        if i < len(email):
-            alternatives.add(re.escape(email[:i]) + "." + re.escape(email[i + 1:]))  # one replaced
-            alternatives.add(re.escape(email[:i] + email[i + 1:]))  # one deleted
-    return "^(" + "|".join(sorted(alternatives)) + ")$"
-
-
-def surname(name, email=""):
-    """Return the orphan's surname: the last word of its name (of its email's local part if nameless)."""
-    words = _words(name) or _words(_split_email(email)[0])
-    return words[-1] if words and len(words[-1]) >= 2 else ""
-
-
-def reasons_for(orphan, application):
-    """Return why `application` may be `orphan`'s applicant: a list of reason sentences (maybe empty).
-
-    Only the orphan's own name and email count: same name, same surname, the same
-    email domain (webmail domains count for nothing), an email one character off.
-    """
-    reasons = []
-    name = " ".join(_words(orphan.name))
-    app_words = _words(application.applicant_name)
-    if name and name == " ".join(app_words):
-        reasons.append(SAME_NAME)
-    family = surname(orphan.name, orphan.email)
-    if family and app_words and app_words[-1] == family and SAME_NAME not in reasons:
-        reasons.append(SAME_SURNAME)
-    _, domain = _split_email(orphan.email)
-    if domain and domain not in FREE_MAIL_DOMAINS and _split_email(application.contact_email)[1] == domain:
-        reasons.append(SAME_DOMAIN)
-    if _one_edit_apart(normalize_email(orphan.email), application.contact_email):
-        reasons.append(ONE_CHARACTER_OFF)
-    return reasons
-
-
-def suggest_for(orphan, *, limit=SUGGESTIONS):
-    """Return up to `limit` open applications of the orphan's cohort that may be its applicant.
-
-    Drawn from this orphan alone (see reasons_for), so they never depend on which
-    other orphans are listed. Each Application carries `.reasons` (sentences).
-    Ranked by the weight of the reasons, then waiting for an interview first, then
-    the most recently updated. One query.
-    """
-    email = normalize_email(orphan.email)
-    _, domain = _split_email(email)
-    signs = []  # (condition, weight): the database ranks by their sum, so a flood of weak ones waits
-    name = " ".join(_words(orphan.name))
-    if name:
-        signs.append((Q(applicant_name__iexact=orphan.name.strip()), WEIGHT[SAME_NAME]))
-    family = surname(orphan.name, email)
-    if family:
-        signs.append((Q(applicant_name__iendswith=f" {family}") | Q(applicant_name__iexact=family),
-                      WEIGHT[SAME_SURNAME]))
-    # Every sign is one the trigram indexes answer (UPPER(col) LIKE …, stored emails are
-    # lower-case so i-lookups change nothing), so PostgreSQL reads the matching rows, not
-    # the cohort: a sign it cannot index makes it filter every row (a regex alone: 830 ms
-    # at 100,000 applications, bench/orphan_search.py).
-    if domain and domain not in FREE_MAIL_DOMAINS:
-        signs.append((Q(contact_email__iendswith=f"@{domain}"), WEIGHT[SAME_DOMAIN]))
-    if email and len(email) <= 100:
-        # One edit leaves the first half or the second half whole: those two LIKEs find the
-        # few rows the regex then checks exactly.
-        half = len(email) // 2
-        near = Q(contact_email__istartswith=email[:half]) | Q(contact_email__iendswith=email[half:])
-        signs.append((near & Q(contact_email__regex=_one_edit_regex(email)), WEIGHT[ONE_CHARACTER_OFF]))
-    if not signs:
-        return []
-    found = Q()
-    weight = Value(0)
-    for condition, points in signs:
-        found |= condition
-        weight = weight + Case(When(condition, then=Value(points)), default=Value(0),
-                               output_field=IntegerField())
-    pool = (orphan.cohort.applications.exclude(status__in=list(CLOSED)).filter(found)
-            .annotate(weight=weight)
-            .order_by("-weight", _waiting_first(), "-updated_at", "pk")[:SUGGESTION_POOL])
-    ranked = []
-    for position, application in enumerate(pool):
-        application.reasons = reasons_for(orphan, application)
-        if application.reasons:
-            ranked.append((-sum(WEIGHT[r] for r in application.reasons), position, application))
-    ranked.sort(key=lambda item: item[:2])
-    return [application for _, _, application in ranked[:limit]]
-
-
-def suggest_applications(cohort, orphans, *, limit=SUGGESTIONS):
-    """Return {orphan pk: [Application, …]}: each orphan's own suggestions (suggest_for), one query each."""
-    result = {}
-    for orphan in orphans:
-        orphan.cohort = cohort
-        result[orphan.pk] = suggest_for(orphan, limit=limit)
-    return result
-
-
-def search_applications(cohort, text, *, limit=10):
-    """Return up to `limit` of `cohort`'s applications whose name or email contains `text`.
-
-    Waiting for an interview first, then new, then the rest (closed ones
-    included, for the view to show as not matchable). Empty text finds nothing.
-    """
-    text = (text or "").strip()
-    if not text:
-        return []
-    return list(cohort.applications.search(text).order_by(_waiting_first(), "applicant_name", "pk")[:limit])

@@ -1,4 +1,4 @@
-"""Celery tasks for orphan alerts: thin wrappers around orphans.services (no logic here).
+"""Celery tasks for orphan alerts: thin wrappers around orphans.alerts (no logic here).
 
 Publishing is best effort on purpose: `record_orphan` runs inside a Cal.com
 webhook, and a broker that is down (or hung) must neither fail nor slow it. The
@@ -16,12 +16,12 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.db import transaction
 
-from . import services
+from . import alerts
 
 logger = logging.getLogger(__name__)
 
 # How long an alert waits for others of the same cohort to pile up (a burst becomes one
-# digest; see orphans.services). Eager mode (the quick start) ignores it and sends at once.
+# digest; see orphans.alerts). Eager mode (the quick start) ignores it and sends at once.
 ALERT_COALESCE_SECONDS = 60
 # After a failed publish, skip publishing for this long: a hung broker costs one request its
 # socket timeout, not every request. The sweep sends what was skipped.
@@ -93,10 +93,10 @@ def send_orphan_alert(self, orphan_id):
     backoff (30 s … 10 min); after the last retry the sweep keeps trying until
     ALERT_MAX_ATTEMPTS.
     """
-    return services.send_cohort_alerts(orphan_id)
+    return alerts.send_cohort_alerts(orphan_id)
 
 
 @shared_task
 def send_pending_orphan_alerts():
-    """Send every orphan alert still pending after services.ALERT_GRACE (Celery beat, every minute)."""
-    return services.send_pending_alerts()
+    """Send every orphan alert still pending after alerts.ALERT_GRACE (Celery beat, every minute)."""
+    return alerts.send_pending_alerts()

@@ -29,10 +29,8 @@ from applications.models import Membership, UserSettings
 from scheduling.status import CLOSED
 
 from .models import OrphanedInterview
-from .services import (
-    OrphanConflict, dismiss_orphan, match_orphan, restore_orphan, search_applications,
-    suggest_applications, unmatch_orphan,
-)
+from .services import OrphanConflict, dismiss_orphan, match_orphan, restore_orphan, unmatch_orphan
+from .suggestions import search_applications, suggest_applications
 
 TEMPLATE = "orphans/orphan_list.html"
 CONFIRM_TEMPLATE = "orphans/orphan_confirm.html"

@@ -23,7 +23,7 @@ from applications.models import Membership
 from orphans import tasks
 from orphans.emails import DIGEST_THRESHOLD
 from orphans.models import ALERT_MAX_ATTEMPTS, OrphanedInterview
-from orphans.services import send_pending_alerts
+from orphans.alerts import send_pending_alerts
 from orphans.tasks import send_orphan_alert, send_pending_orphan_alerts
 
 from .calcom_helpers import post, sample, with_email
@@ -446,7 +446,7 @@ def test_orphans_arriving_every_two_seconds_send_one_email_per_admin_per_ten_min
     minute after it arrived, the sweep every minute; the last alert goes out after the window."""
     import time_machine
 
-    from orphans.services import send_cohort_alerts
+    from orphans.alerts import send_cohort_alerts
 
     start = timezone.now().replace(microsecond=0)
     due = []  # (when its task runs, orphan pk)

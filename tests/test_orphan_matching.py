@@ -14,8 +14,8 @@ from applications.models import Application, ApplicationEmail, StatusChange
 from orphans.models import OrphanedInterview
 from orphans.services import (
     ApplicationClosed, OrphanAlreadyResolved, dismiss_orphan, match_orphan, restore_orphan,
-    suggest_applications,
 )
+from orphans.suggestions import suggest_applications
 from scheduling.models import Booking
 
 from .calcom_helpers import post, sample, with_email

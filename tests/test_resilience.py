@@ -456,9 +456,9 @@ def test_orphans_recorded_while_redis_is_down_are_alerted_once_it_is_back(client
     The restarted throwaway Redis keeps no data, so even the alerts published before the
     outage are gone from the queue: the sweep has to find every one of them in the database.
     """
-    services = pytest.importorskip("orphans.services")
-    if not hasattr(services, "send_pending_alerts") or not hasattr(services, "ALERT_GRACE"):
-        pytest.skip("issue 4's alert sweep (orphans.services.send_pending_alerts) is not there")
+    alerts = pytest.importorskip("orphans.alerts")
+    if not hasattr(alerts, "send_pending_alerts") or not hasattr(alerts, "ALERT_GRACE"):
+        pytest.skip("issue 4's alert sweep (orphans.alerts.send_pending_alerts) is not there")
     from datetime import timedelta
 
     from django.utils import timezone
@@ -474,13 +474,13 @@ def test_orphans_recorded_while_redis_is_down_are_alerted_once_it_is_back(client
     assert orphans.count() == 6 and set(orphans.values_list("alert_state", flat=True)) == {"pending"}
     assert not mailoutbox
 
-    later = timezone.now() + services.ALERT_GRACE + timedelta(seconds=1)
-    services.send_pending_alerts(now=later)
+    later = timezone.now() + alerts.ALERT_GRACE + timedelta(seconds=1)
+    alerts.send_pending_alerts(now=later)
 
     assert set(orphans.values_list("alert_state", flat=True)) == {"sent"}
     sent_text = "\n".join(m.body for m in mailoutbox)
     assert all(email in sent_text for email in orphans.values_list("email", flat=True))
     assert {tuple(m.to) for m in mailoutbox} == {("org_admin@example.org",)}
     count = len(mailoutbox)
-    services.send_pending_alerts(now=later + services.ALERT_GRACE)
+    alerts.send_pending_alerts(now=later + alerts.ALERT_GRACE)
     assert len(mailoutbox) == count  # a second sweep alerts nobody twice

@@ -7,10 +7,8 @@ from django.urls import reverse
 
 from applications.timeline import TimelineEntry
 from orphans.models import OrphanedInterview
-from orphans.services import (
-    ONE_CHARACTER_OFF, SAME_DOMAIN, SAME_NAME, SAME_SURNAME, OrphanConflict, match_orphan, suggest_for,
-    unmatch_orphan,
-)
+from orphans.services import OrphanConflict, match_orphan, unmatch_orphan
+from orphans.suggestions import ONE_CHARACTER_OFF, SAME_DOMAIN, SAME_NAME, SAME_SURNAME, suggest_for
 from scheduling.models import Booking, WebhookDelivery
 
 from .calcom_helpers import post, sample, with_email
