@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-DB_NAME = "cohortos_bench_applicant"
+DB_NAME = common.database_name("applicant")  # --database changes it
+
 GETS, POSTS = 300, 100
 FLAT_FACTOR = 1.5
 
@@ -60,7 +61,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,50000")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    common.add_database_argument(parser, "applicant")
     args = parser.parse_args()
+    global DB_NAME  # noqa: PLW0603 - the helpers above read it
+    DB_NAME = args.database
     sizes = [int(s) for s in args.sizes.split(",")]
 
     common.recreate_database(DB_NAME)

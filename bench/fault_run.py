@@ -37,9 +37,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
+
+DB_NAME = common.database_name("fault")  # --database changes it
 from bench.webhook_throughput import GUNICORN, bodies_for, chain_for, free_port, load, signed, stop_server  # noqa: E402
 
-DB_NAME = "cohortos_bench_fault"
 KILL_EVERY = 0.3
 
 
@@ -343,7 +344,10 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--no-results", action="store_true")
+    common.add_database_argument(parser, "fault")
     args = parser.parse_args()
+    global DB_NAME  # noqa: PLW0603 - the helpers above read it
+    DB_NAME = args.database
 
     spool_dir = tempfile.mkdtemp(prefix="cohortos-fault-spool-")
     os.environ["WEBHOOK_SPOOL_DIR"] = spool_dir

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-DB_NAME = "cohortos_bench_sync"
+DB_NAME = common.database_name("sync")  # --database changes it
+
 UTC = timezone.utc
 YARDSTICK = 500
 
@@ -58,7 +59,10 @@ def main():
     parser.add_argument("--bookings", type=int, default=10_000)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--no-results", action="store_true")
+    common.add_database_argument(parser, "sync")
     args = parser.parse_args()
+    global DB_NAME  # noqa: PLW0603 - the helpers above read it
+    DB_NAME = args.database
 
     common.recreate_database(DB_NAME)
     common.setup_django(DB_NAME)
