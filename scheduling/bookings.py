@@ -1,5 +1,6 @@
 """Merge an event into its Booking row, and derive an application's schedule from its bookings."""
 
+import copy
 from collections import defaultdict
 
 from django.utils import timezone
@@ -49,11 +50,33 @@ def merge_booking_event(cohort, event, application, *, at, round=None, take=True
     owner = application.pk if application is not None else None
     if not take and booking.application_id not in (None, owner):
         raise BookingClaimed
+    before = _columns(booking)
     _fold(booking, event, at=at, created=False)
     if round is not None:
         booking.round = round
-    booking.save()
+    if _columns(booking) != before:
+        # An event that changes nothing (a late copy, a sync of what we know) writes nothing:
+        # no UPDATE and no history row for it.
+        booking.save()
     return booking, False
+
+
+def unchanged_by(booking, event, *, at, round=None):
+    """Return True when merging `event` into stored `booking` would change none of its columns.
+
+    The same merge as merge_booking_event (`at`, `round` as there), tried on a copy:
+    what the row already says is what the event says. Reads and writes nothing.
+    """
+    trial = copy.copy(booking)
+    _fold(trial, event, at=at, created=False)
+    if round is not None:
+        trial.round = round
+    return _columns(trial) == _columns(booking)
+
+
+def _columns(booking):
+    """Return the booking's column values but `updated_at` (which every merge sets): a tuple."""
+    return tuple(getattr(booking, f.attname) for f in Booking._meta.concrete_fields if f.attname != "updated_at")
 
 
 def _fold(booking, event, *, at, created):

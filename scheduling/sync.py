@@ -17,12 +17,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from . import events
+from .bookings import unchanged_by
 from .models import Booking, SyncDrift, SyncRun
 from .providers import calcom_api
+from .rounds import round_for_event
 from .services import apply_booking_event
 
 logger = logging.getLogger(__name__)
@@ -117,6 +119,9 @@ def run_sync(run_pk, *, client=None, since=None):
     if run.status != SyncRun.Status.RUNNING:
         return run
     cohort = run.cohort
+    # The rounds are read once for the run (placing each booking in its round reads them),
+    # as the webhook view's cached cohort carries them.
+    prefetch_related_objects([cohort], "rounds")
     since = since or window_start(cohort, run)
     SyncRun.objects.filter(pk=run.pk).update(window_start=since)
     client = client or calcom_api.CalcomClient(
@@ -169,15 +174,23 @@ def _finish(run, checked, changes, *, error=""):
 def apply_synced_booking(cohort, event, run):
     """Apply one BookingEvent from the API; return the SyncDrift it fixed, or None.
 
-    Drift is a booking we never heard of, or one whose state or times differ from
-    what the webhooks left. Status changes it causes carry the note
-    "Cal.com API sync #<run>".
+    Drift is a booking we never heard of, or one whose state, times or place differ
+    from what the webhooks left. A matched booking the event would not change is
+    left alone (bookings.unchanged_by): one query, nothing written, no timeline line.
+    Status changes it causes carry the note "Cal.com API sync #<run>".
     """
-    before = (Booking.objects.filter(cohort=cohort, uid=event.uid)
-              .values("state", "start", "end", "application_id").first())
+    stored = Booking.objects.filter(cohort=cohort, uid=event.uid[:64], attendee_key=event.attendee_key[:254]).first()
+    if stored is not None and stored.application_id is not None and unchanged_by(
+            stored, event, at=event.created_at or timezone.now(),
+            round=round_for_event(cohort, event) if event.trigger in events.NEW_BOOKING_TRIGGERS else None):
+        # What the webhooks already told us: applying it again would change nothing but would
+        # cost a dozen statements, and put the same booking on the timeline once per sync.
+        return None
+    fields = ("state", "start", "end", "application_id", "meeting_url", "location")
+    before = {name: getattr(stored, name) for name in fields} if stored is not None else None
     result = apply_booking_event(event, cohort=cohort, note=f"Cal.com API sync #{run.pk}")
-    after = (Booking.objects.filter(cohort=cohort, uid=event.uid)
-             .values("state", "start", "end", "application_id").first())
+    after = (Booking.objects.filter(cohort=cohort, uid=event.uid[:64], attendee_key=event.attendee_key[:254])
+             .values(*fields).first())
     if before == after:
         return None
     application = result.application
@@ -188,8 +201,10 @@ def apply_synced_booking(cohort, event, run):
         missed = MISSED.get(event.trigger, "a change was missed")
     elif before["application_id"] != after["application_id"]:
         missed = "the booking's application changed"
-    else:
+    elif (before["start"], before["end"]) != (after["start"], after["end"]):
         missed = "a time change was missed"
+    else:
+        missed = "a change of place was missed"
     detail = result.detail.rstrip(".")
     sentence = f"{who}: {missed}; {detail[:1].lower()}{detail[1:]}."
     return SyncDrift.objects.create(run=run, application=application, booking_uid=event.uid,

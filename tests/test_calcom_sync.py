@@ -9,7 +9,7 @@ import responses
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from applications.models import Application, StatusChange
+from applications.models import Application, StatusChange, TimelineEntry
 from orphans.models import OrphanedInterview
 from scheduling import sync
 from scheduling.events import BOOKING_CANCELLED, BOOKING_CREATED, BOOKING_REQUESTED, BOOKING_RESCHEDULED
@@ -108,6 +108,12 @@ def ada_rescheduled_then(api_status_of_new="accepted", reason=""):
 
 def run(cohort, trigger=SyncRun.Trigger.MANUAL):
     return sync.run_sync(sync.start_sync(cohort, trigger=trigger).pk)
+
+
+def full_recheck(cohort):
+    """A sync of the last 30 days (`sync_calcom --days 30`), not just what changed since the last one."""
+    return sync.run_sync(sync.start_sync(cohort, trigger=SyncRun.Trigger.MANUAL).pk,
+                         since=datetime(2026, 6, 7, 12, 0, tzinfo=UTC) - timedelta(days=30))
 
 
 def state(application):
@@ -313,6 +319,38 @@ def test_a_second_sync_of_the_same_bookings_changes_nothing(people, fake, keyed)
     # The window now starts at the previous run, minus the overlap.
     assert fake.requests[-1]["afterUpdatedAt"].startswith(
         (again.window_start).strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def test_a_second_sync_writes_no_timeline_line_and_no_history_row(people, fake, keyed):
+    """Regression (issue 15): every sync re-applied every booking it listed, so each hourly sync
+    put every booking on its application's timeline again and wrote a history row for it."""
+    run(keyed)
+    timeline_lines, history_rows = TimelineEntry.objects.count(), Booking.history.count()
+
+    again = full_recheck(keyed)
+
+    assert again.bookings_checked == 7 and again.changes_made == 0
+
+    assert TimelineEntry.objects.count() == timeline_lines
+    assert Booking.history.count() == history_rows
+
+
+def test_a_sync_still_applies_a_change_of_place_the_webhooks_missed(client, keyed, ada, fake):
+    for name in ("booking_created", "booking_rescheduled"):
+        post(client, keyed, sample(name))
+    fake.bookings = ada_rescheduled_then("accepted")
+    run(keyed)
+    moved = ada_rescheduled_then("accepted")
+    moved[1].update(location="https://meet.google.com/new-room-abc", meetingUrl="https://meet.google.com/new-room-abc",
+                    updatedAt="2026-06-06T08:00:00.000Z")
+    fake.bookings = moved
+
+    result = full_recheck(keyed)
+
+    assert result.drift.get().sentence.startswith("Ada Lovelace: a change of place was missed")
+
+    ada.refresh_from_db()
+    assert ada.interview_meeting_url == "https://meet.google.com/new-room-abc"
 
 
 def test_bookings_the_webhooks_delivered_change_nothing(client, keyed, ada, fake):
