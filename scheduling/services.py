@@ -29,6 +29,7 @@ class Result:
     application: Application | None = None
     match_rule: str = ""  # a MatchRule value: how the application was found
     attention: str = ""  # a sentence for sync health when an admin should look (wrong round, bad ref)
+    booking: Booking | None = None  # the Booking row the event was merged into, as it now stands
 
 
 # --- applying one event ------------------------------------------------------------------
@@ -95,7 +96,7 @@ def _apply_once(event, cohort, delivery, *, final, note=""):
     if application is None:
         try:
             result = _unmatched(cohort, event, booking, how, delivery)
-            result.attention = ref_problem
+            result.attention, result.booking = ref_problem, booking
             return result
         except ChainMatchedMeanwhile:
             if final:
@@ -133,7 +134,7 @@ def _apply_once(event, cohort, delivery, *, final, note=""):
                              note=f"Booking {booking.uid} belongs to {application.public_id}")
             record_booking_moved(booking, source=previous, target=application, delivery=delivery)
     attention = " ".join(filter(None, [f"{misfit}." if misfit else "", ref_problem]))
-    return Result(Outcome.APPLIED, changed, application, match_rule=how, attention=attention)
+    return Result(Outcome.APPLIED, changed, application, match_rule=how, attention=attention, booking=booking)
 
 
 def _seat_of(event, cohort):

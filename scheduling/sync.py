@@ -189,8 +189,9 @@ def apply_synced_booking(cohort, event, run):
     fields = ("state", "start", "end", "application_id", "meeting_url", "location")
     before = {name: getattr(stored, name) for name in fields} if stored is not None else None
     result = apply_booking_event(event, cohort=cohort, note=f"Cal.com API sync #{run.pk}")
-    after = (Booking.objects.filter(cohort=cohort, uid=event.uid[:64], attendee_key=event.attendee_key[:254])
-             .values(*fields).first())
+    merged = result.booking or Booking.objects.filter(
+        cohort=cohort, uid=event.uid[:64], attendee_key=event.attendee_key[:254]).first()
+    after = {name: getattr(merged, name) for name in fields} if merged is not None else None
     if before == after:
         return None
     application = result.application
