@@ -7,12 +7,13 @@ In its own database `cohortos_bench_sync` (dropped afterwards), on loopback only
 1. a cohort with one application per booking (plus 500 for the webhook yardstick);
 2. the yardstick: 500 BOOKING_CREATED webhook bodies applied in-process through
    `receive_calcom_delivery` (store + apply), median and mean per delivery;
-3. a fake API (bench/fake_calcom_api.py) serving 10,000 accepted bookings in API v2's shape
-   (half matched by metadata.application_id, half by email) on a loopback port;
+3. a fake API (bench/fake_calcom_api.py, in its own process) serving 10,000 accepted bookings in
+   API v2's shape (half matched by metadata.application_id, half by email) on a loopback port;
 4. sync #1: every booking was missed by the webhooks (10,000 changes); sync #2: the same
    bookings again over the same 30-day window, nothing changed (what `sync_calcom --days 30`
    costs when the webhooks missed nothing; the hourly sync fetches only what changed). Each is timed
-   end to end (HTTP paging included) and per booking, and compared with one webhook apply.
+   end to end (HTTP paging included); its CPU per booking (this process and its PostgreSQL
+   backend) is compared with one webhook apply's. Target (issue 15): no more than one apply.
 """
 
 import argparse
@@ -73,7 +74,7 @@ def main():
 
     call_command("migrate", verbosity=0)
     try:
-        lines = run(args, settings, connection, dj_timezone)
+        lines, met = run(args, settings, connection, dj_timezone)
     finally:
         from django.db import connections
 
@@ -90,16 +91,60 @@ Run {common.now_utc()} on {common.machine_facts()}.
 
 {text}
 """)
+    return 0 if met else 1
+
+
+def backend_pid(connection):
+    """Return the pid of this process's PostgreSQL backend."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def cpu_now(backend):
+    """Return (this process's CPU seconds, its PostgreSQL backend's CPU seconds, wall seconds)."""
+    from bench.webhook_throughput import cpu_seconds
+
+    return time.process_time(), cpu_seconds([backend]), time.perf_counter()
+
+
+def start_fake(bookings, workdir):
+    """Serve `bookings` from bench/fake_calcom_api.py in its own process; return (process, base URL).
+
+    Its own process, so the fake's JSON encoding neither counts as the sync's CPU nor
+    competes with it for this process's GIL.
+    """
+    import json
+    import socket
+    import subprocess
+
+    from bench.webhook_throughput import free_port
+
+    path = Path(workdir) / "bookings.json"
+    path.write_text(json.dumps(bookings))
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(Path(__file__).parent / "fake_calcom_api.py"), "--port",
+                                str(port), "--bookings", str(path), "--keep-dates"], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, f"http://127.0.0.1:{port}/v2"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the fake Cal.com API did not start within 30 s")
 
 
 def run(args, settings, connection, dj_timezone):
+    import tempfile
+
     from applications.models import Application, Cohort, Organization
-    from bench.fake_calcom_api import serve_in_thread
     from bench.webhook_throughput import bodies_for, chain_for
     from scheduling import sync
     from scheduling.ingest import receive_calcom_delivery
     from scheduling.models import SyncRun
-    from tests.calcom_api_fake import API_KEY, FakeCalcomApi
+    from tests.calcom_api_fake import API_KEY
 
     n = args.bookings
     org = Organization.objects.create(name="Sync bench", slug="sync-bench")
@@ -112,51 +157,61 @@ def run(args, settings, connection, dj_timezone):
         batch_size=5000)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+    backend = backend_pid(connection)
 
     # The yardstick: webhook bodies for the extra applications, stored and applied in-process.
+    bodies = [bodies_for(n + j, chain_for(n + j, apps[n + j].public_id))["created"] for j in range(YARDSTICK)]
     per_webhook = []
-    for j in range(YARDSTICK):
-        i = n + j
-        body = bodies_for(i, chain_for(i, apps[i].public_id))["created"]
+    cpu0, pg0, wall0 = cpu_now(backend)
+    for body in bodies:
         t = time.perf_counter()
         receive_calcom_delivery(cohort, body)
         per_webhook.append(time.perf_counter() - t)
-    webhook_ms = statistics.median(per_webhook) * 1000
+    cpu1, pg1, wall1 = cpu_now(backend)
+    webhook = {"cpu": (cpu1 - cpu0 + pg1 - pg0) / YARDSTICK * 1000, "wall": (wall1 - wall0) / YARDSTICK * 1000,
+               "median": statistics.median(per_webhook) * 1000}
 
     now = dj_timezone.now()
-    api = FakeCalcomApi([api_booking(i, apps[i].public_id, now) for i in range(n)])
-    server, settings.CALCOM_API_URL = serve_in_thread(api)
-    rows = []
-    try:
-        for label in ("sync #1: every booking missed", "sync #2: the same bookings, nothing changed"):
-            run_ = sync.start_sync(cohort, trigger=SyncRun.Trigger.COMMAND)
-            requests_before = len(api.requests)
-            t = time.perf_counter()
-            # A 30-day window both times (#2 would otherwise fetch only what changed since #1).
-            run_ = sync.run_sync(run_.pk, since=now - timedelta(days=30))
-            elapsed = time.perf_counter() - t
-            assert run_.status == "succeeded", run_.error
-            per = elapsed / max(run_.bookings_checked, 1) * 1000
-            rows.append([label, f"{run_.bookings_checked:,}", f"{run_.changes_made:,}",
-                         str(len(api.requests) - requests_before), f"{elapsed:.1f} s", f"{per:.2f} ms",
-                         f"{per / webhook_ms:.2f}×"])
-    finally:
-        server.shutdown()
-        server.server_close()
+    rows, ratios = [], []
+    with tempfile.TemporaryDirectory() as workdir:
+        fake, settings.CALCOM_API_URL = start_fake([api_booking(i, apps[i].public_id, now) for i in range(n)],
+                                                   workdir)
+        try:
+            for label in ("sync #1: every booking missed", "sync #2: the same bookings, nothing changed"):
+                run_ = sync.start_sync(cohort, trigger=SyncRun.Trigger.COMMAND)
+                cpu0, pg0, wall0 = cpu_now(backend)
+                # A 30-day window both times (#2 would otherwise fetch only what changed since #1).
+                run_ = sync.run_sync(run_.pk, since=now - timedelta(days=30))
+                cpu1, pg1, wall1 = cpu_now(backend)
+                assert run_.status == "succeeded", run_.error
+                checked = max(run_.bookings_checked, 1)
+                cpu = (cpu1 - cpu0 + pg1 - pg0) / checked * 1000
+                ratios.append(cpu / webhook["cpu"])
+                rows.append([label, f"{run_.bookings_checked:,}", f"{run_.changes_made:,}", str(run_.pages_fetched),
+                             f"{wall1 - wall0:.1f} s", f"{(wall1 - wall0) / checked * 1000:.2f} ms", f"{cpu:.2f} ms",
+                             f"{ratios[-1]:.2f}×"])
+        finally:
+            fake.terminate()
+            fake.wait(10)
     scheduled = Application.objects.filter(cohort=cohort, status="first_round_scheduled").count()
     lines = [
-        f"{n:,} accepted bookings served by a loopback fake of GET /v2/bookings (pages of 250, two sweeps: "
-        f"created, updated); {n + YARDSTICK:,} applications in the cohort. One webhook apply "
-        f"(`receive_calcom_delivery`, store + apply, in-process, median of {YARDSTICK}): "
-        f"**{webhook_ms:.2f} ms**.",
+        f"{n:,} accepted bookings served by a loopback fake of GET /v2/bookings in its own process (pages of "
+        f"250, two sweeps: created, updated); {n + YARDSTICK:,} applications in the cohort. CPU is this "
+        f"process's plus its PostgreSQL backend's. One webhook apply (`receive_calcom_delivery`, store + "
+        f"apply, in-process, {YARDSTICK} of them): **{webhook['cpu']:.2f} ms CPU**, {webhook['wall']:.2f} ms "
+        f"wall on average (median {webhook['median']:.2f} ms).",
         "",
-        common.table(["run", "bookings checked", "changes made", "API requests", "time", "per booking",
-                      "per booking ÷ one webhook apply"], rows),
+        common.table(["run", "bookings checked", "changes made", "API pages", "time", "wall per booking",
+                      "CPU per booking", "CPU per booking ÷ one webhook apply's"], rows),
+        "",
+        common.table(["check", "result", "target", "verdict"], [
+            [f"CPU per booking of a sync of {n:,}, the costlier run ÷ one webhook apply's",
+             f"{max(ratios):.2f}×", "≤ 1×", common.verdict(max(ratios) <= 1.0)]]),
         "",
         f"After the runs: {scheduled:,} applications scheduled (expected {n + YARDSTICK:,}).",
     ]
-    return lines
+    return lines, max(ratios) <= 1.0 and scheduled == n + YARDSTICK
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
