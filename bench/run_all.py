@@ -26,6 +26,7 @@ HELPERS = {"__init__", "common", "loadgen", "run_all", "settings_bench", "urls_b
 ARGS = {
     "statements": [],
     "webhook_throughput": [],
+    "apply_breakdown": [],
     "apply_cost": [],
     "applications_tab": ["--large"],
     "orphan_search": [],
@@ -35,7 +36,7 @@ ARGS = {
     "sync_calcom": [],
 }
 # Benchmarks that maintain their own section of RESULTS.md.
-WRITES_RESULTS = {"statements", "webhook_throughput", "apply_cost", "orphan_search", "timeline", "fault_run",
+WRITES_RESULTS = {"statements", "webhook_throughput", "apply_breakdown", "apply_cost", "orphan_search", "timeline", "fault_run",
                   "sync_calcom"}
 TIMEOUT_SECONDS = 3600
 

@@ -6,29 +6,21 @@ application's own name and email; this is the same index on ApplicationEmail.
 Without pg_trgm (a locked-down role) or on SQLite the migration does nothing.
 """
 
-from django.db import migrations, transaction
+from importlib import import_module
 
-NAME = "applicationemail_email_trgm"
+from django.db import migrations
+
+# A migration module's name starts with a digit: it can only be imported this way.
+trigram = import_module("applications.migrations.0004_application_search_trigram")
+INDEXES = {"applicationemail_email_trgm": "email"}
 
 
 def create_index(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    try:
-        with transaction.atomic(using=schema_editor.connection.alias):
-            schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    except Exception as exc:  # noqa: BLE001 - any refusal means "no trigram index"
-        print(f"\n  pg_trgm unavailable ({exc}); search runs without its index.")
-        return
-    schema_editor.execute(
-        f'CREATE INDEX IF NOT EXISTS "{NAME}" ON "applications_applicationemail" '
-        'USING gin ((UPPER("email"::text)) gin_trgm_ops)'
-    )
+    trigram.create_trigram_indexes(schema_editor, "applications_applicationemail", INDEXES)
 
 
 def drop_index(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f'DROP INDEX IF EXISTS "{NAME}"')
+    trigram.drop_trigram_indexes(schema_editor, INDEXES)
 
 
 class Migration(migrations.Migration):
