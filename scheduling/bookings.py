@@ -28,7 +28,10 @@ class BookingClaimed(Exception):
 
 
 def merge_booking_event(cohort, event, application, *, at, round=None, take=True):
-    """Fold `event` into the Booking row for its (uid, attendee_key) (created if new); return (Booking, created).
+    """Fold `event` into the Booking row for its (uid, attendee_key) (created if new).
+
+    Returns (Booking, created, changed): `changed` is False when the event changed
+    no column of a stored row (a late copy, what a sync already knew), True otherwise.
 
     Links (`iCalUID`, `rescheduleUid`, a cancel's `rescheduled_to_uid`) are always
     kept. State and schedule follow the event only when it is newer, by (`at`,
@@ -45,7 +48,7 @@ def merge_booking_event(cohort, event, application, *, at, round=None, take=True
     booking = Booking(**key, application=application, kind=event.provider, round=round)
     _fold(booking, event, at=at, created=True)
     if insert_unless_conflict(booking) is not None:
-        return booking, True
+        return booking, True, True
     booking = Booking.objects.select_for_update().get(**key)
     owner = application.pk if application is not None else None
     if not take and booking.application_id not in (None, owner):
@@ -54,11 +57,12 @@ def merge_booking_event(cohort, event, application, *, at, round=None, take=True
     _fold(booking, event, at=at, created=False)
     if round is not None:
         booking.round = round
-    if _columns(booking) != before:
+    changed = _columns(booking) != before
+    if changed:
         # An event that changes nothing (a late copy, a sync of what we know) writes nothing:
         # no UPDATE and no history row for it.
         booking.save()
-    return booking, False
+    return booking, False, changed
 
 
 def unchanged_by(booking, event, *, at, round=None):

@@ -86,7 +86,7 @@ def _apply(application, booking, trigger, *, user, note, start=None, end=None, t
     """Merge one of our own events into `booking`, then re-derive the schedule; return the summary."""
     event = _event(trigger, booking, application, start=start, end=end, time_zone=time_zone,
                    meeting_url=meeting_url, title=title, reason=reason, location=location)
-    merged, _created = merge_booking_event(application.cohort, event, application, at=timezone.now())
+    merged, _created, _changed = merge_booking_event(application.cohort, event, application, at=timezone.now())
     return sync_application(
         application, touched=merged, opens=trigger != events.BOOKING_CANCELLED, user=user, note=note,
     )

@@ -87,7 +87,7 @@ def _apply_once(event, cohort, delivery, *, final, note=""):
         booked_round = round_for_event(cohort, event)
     # Another delivery may have bound this booking after we matched; only the booking link's
     # own application_id outranks that binding (BookingClaimed: match again).
-    booking, created = merge_booking_event(cohort, event, application, at=at, round=booked_round,
+    booking, created, merged = merge_booking_event(cohort, event, application, at=at, round=booked_round,
                                            take=how in BY_REFERENCE or final)
 
     owner_id = booking.application_id
@@ -125,7 +125,9 @@ def _apply_once(event, cohort, delivery, *, final, note=""):
         changed = f"{who}; {changed[:1].lower()}{changed[1:]}"
     if misfit:
         changed = f"{changed} {misfit}: status left as it was."
-    record_booking_event(application, event, booking, delivery=delivery)
+    if merged or owner_id != application.pk:
+        # A copy that told the booking nothing new (a late resend) is not a line of its own.
+        record_booking_event(application, event, booking, delivery=delivery)
     if claimed:
         # The booking left its previous application: that one's schedule must forget it.
         previous = Application.objects.select_for_update().filter(pk=owner_id).first()

@@ -140,15 +140,17 @@ def test_edits_made_by_a_script_are_recorded_too(admin_client, ada):
     assert ada.history.count() == 2
 
 
-def test_a_late_copy_that_changes_nothing_writes_no_history_row(client, cohort, ada):
-    """The merge saves a stored booking only when the event changed one of its columns."""
+def test_a_late_copy_that_changes_nothing_writes_no_history_row_and_no_timeline_line(client, cohort, ada):
+    """The merge saves a stored booking only when the event changed one of its columns, and a
+    copy that told us nothing new is not a line of the timeline of its own."""
     assert post(client, cohort, sample("booking_created")).json()["outcome"] == "applied"
     booking = Booking.objects.get()
-    rows = booking.history.count()
+    rows, lines = booking.history.count(), TimelineEntry.objects.filter(application=ada).count()
     # The same booking again, sent a minute earlier than the copy already applied: stale.
     late = sample("booking_created", createdAt="2026-06-02T16:20:07.000Z")
     assert post(client, cohort, late).json()["outcome"] == "applied"
     assert booking.history.count() == rows
+    assert TimelineEntry.objects.filter(application=ada).count() == lines
 
 
 def test_the_derived_fields_and_the_cohort_are_read_only_in_the_admin(client, superuser, ada):
