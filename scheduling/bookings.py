@@ -40,8 +40,8 @@ def merge_booking_event(cohort, event, application, *, at, round=None, take=True
     ended. `at` is an aware UTC datetime, the event's createdAt; `round` the
     interview round (1 or 2) of the event's type, when known. A new booking is inserted with `application` (an
     Application or None) and the event already merged, in one statement; a stored
-    one is locked (select_for_update), merged and saved, and keeps its
-    application. When it belongs to another application and `take` is False,
+    one is locked (select_for_update), merged, saved only when a column changed,
+    and keeps its application. When it belongs to another application and `take` is False,
     raises BookingClaimed before anything is written.
     """
     key = {"cohort": cohort, "uid": event.uid[:64], "attendee_key": event.attendee_key[:254]}
@@ -53,11 +53,7 @@ def merge_booking_event(cohort, event, application, *, at, round=None, take=True
     owner = application.pk if application is not None else None
     if not take and booking.application_id not in (None, owner):
         raise BookingClaimed
-    before = _columns(booking)
-    _fold(booking, event, at=at, created=False)
-    if round is not None:
-        booking.round = round
-    changed = _columns(booking) != before
+    changed = _merge_stored(booking, event, at=at, round=round)
     if changed:
         # An event that changes nothing (a late copy, a sync of what we know) writes nothing:
         # no UPDATE and no history row for it.
@@ -71,11 +67,16 @@ def unchanged_by(booking, event, *, at, round=None):
     The same merge as merge_booking_event (`at`, `round` as there), tried on a copy:
     what the row already says is what the event says. Reads and writes nothing.
     """
-    trial = copy.copy(booking)
-    _fold(trial, event, at=at, created=False)
+    return not _merge_stored(copy.copy(booking), event, at=at, round=round)
+
+
+def _merge_stored(booking, event, *, at, round):
+    """Merge `event` into stored `booking` in memory; return True when a column (but updated_at) changed."""
+    before = _columns(booking)
+    _fold(booking, event, at=at, created=False)
     if round is not None:
-        trial.round = round
-    return _columns(trial) == _columns(booking)
+        booking.round = round
+    return _columns(booking) != before
 
 
 def _columns(booking):
