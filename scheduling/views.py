@@ -77,7 +77,7 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
         response = _error(405, "Only POST is accepted here.")
         response["Allow"] = "POST"
         return response
-    body = None
+    body, verified = None, False
     try:
         cohort = cohort_for_key(webhook_key)
         if cohort is None:
@@ -95,6 +95,7 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
             problem = signature_problem(request, body, cohort)
         if problem:
             return _error(403, f"Invalid signature. {problem}")
+        verified = True
         if cohort.is_archived:
             # Kept as evidence, never applied: the cohort is closed to new bookings (issue 13).
             delivery = store_for_archived_cohort(cohort, body, provider=provider)
@@ -108,7 +109,7 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
         logger.exception("Database unavailable while receiving a %s webhook", provider)
         if provider in RETRYING_PROVIDERS:
             return _error(503, f"Database unavailable; nothing was stored. {provider.title()} retries the delivery.")
-        return _spool(request, webhook_key, provider, signature_problem, body)
+        return _spool(request, webhook_key, provider, signature_problem, body, verified=verified)
     payload = {"outcome": result.outcome, "delivery": delivery.pk, "detail": result.detail}
     status = statuses.get(result.outcome, 200)
     if result.outcome in STATUS_FOR_OUTCOME:
@@ -116,14 +117,16 @@ def _receive(request, webhook_key, provider, signature_problem, statuses=STATUS_
     return JsonResponse(payload, status=status)
 
 
-def _spool(request, webhook_key, provider, signature_problem, body):
+def _spool(request, webhook_key, provider, signature_problem, body, *, verified):
     """Keep a delivery the database could not take: verify it if not done yet, spool it, 202.
 
-    `body` is None when the database failed before the body was read and
-    verified; it is then verified against the secrets this process remembers for
-    the key (spool.secret_cache). An unverifiable body is never spooled.
+    `body` is None when the database failed before the body was read; `verified`
+    is False when its signature was not yet checked, or failed against the cached
+    secret before a fresh read of the cohort failed. Such a body is verified
+    against the secrets this process remembers for the key (spool.secret_cache).
+    An unverifiable body is never spooled.
     """
-    if body is None:
+    if not verified:
         secrets = secret_cache.get(webhook_key)
         if secrets is None:
             logger.error("Database unavailable and webhook key %s… not seen in the last %s s: cannot verify, "
@@ -131,10 +134,11 @@ def _spool(request, webhook_key, provider, signature_problem, body):
             return _error(503, "The database is unavailable and this webhook URL was not seen in the "
                                "last minutes, so the signature cannot be checked: the delivery was not "
                                "kept. Cal.com does not retry; the next Cal.com API sync finds the booking.")
-        try:
-            body = read_webhook_body(request)
-        except BodyRefused as exc:
-            return _error(exc.status, str(exc))
+        if body is None:
+            try:
+                body = read_webhook_body(request)
+            except BodyRefused as exc:
+                return _error(exc.status, str(exc))
         problem = signature_problem(request, body, secrets)
         if problem:
             return _error(403, f"Invalid signature. {problem}")

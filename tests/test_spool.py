@@ -106,6 +106,25 @@ def test_an_unverifiable_body_is_not_spooled(client, cohort, ada, monkeypatch):
     assert ready_files() == []
 
 
+def test_a_forged_body_is_not_spooled_when_the_database_fails_on_the_fresh_secret_check(
+        client, cohort, ada, monkeypatch):
+    """Regression: a signature that failed against the cached cohort sent the view to read the
+    cohort afresh; when that read failed, the unverified body was spooled (and later applied)."""
+    assert post(client, cohort, sample("ping")).status_code == 200  # cached cohort, remembered secret
+    cached = views.cohort_for_key
+
+    def fresh_read_fails(key, *, fresh=False):
+        if fresh:
+            raise OperationalError("connection to server at 127.0.0.1, port 1 failed: Connection refused")
+        return cached(key)
+
+    monkeypatch.setattr(views, "cohort_for_key", fresh_read_fails)
+    response = post(client, cohort, sample("booking_created"), signature="0" * 64)
+
+    assert response.status_code == 403
+    assert ready_files() == []
+
+
 def test_a_key_not_seen_recently_cannot_be_verified_so_it_is_503_and_not_spooled(client, cohort, ada, monkeypatch):
     database_down(monkeypatch, "lookup")
     response = post(client, cohort, sample("booking_created"))
@@ -348,8 +367,10 @@ def test_warming_with_the_database_down_keeps_the_cache_and_does_not_raise(cohor
     def down(*args, **kwargs):
         raise DatabaseError("down")
 
+    spool.secret_cache.remember("remembered-key", "its secret")
     monkeypatch.setattr(Cohort.objects, "values_list", down)
     assert spool.warm_secret_cache() == 0
+    assert spool.secret_cache.get("remembered-key") == "its secret"
 
 
 def test_a_calendly_delivery_is_not_spooled_since_calendly_retries_it(client, cohort, ada, monkeypatch):
