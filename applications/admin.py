@@ -247,8 +247,12 @@ class TimelineEntryAdmin(OrganizationScopedAdmin, ReadOnlyAdmin):
     list_display = ("at", "application", "kind", "user", "delivery")
     list_filter = ("kind",)
     search_fields = ("application__applicant_name", "application__contact_email", "kind")
-    list_select_related = ("application", "user")
+    # The delivery is in the list: joined, not a query per row, and without its body.
+    list_select_related = ("application", "user", "delivery")
     raw_id_fields = ("application", "delivery", "user")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("delivery__body")
 
 
 register_history(Application)

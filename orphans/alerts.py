@@ -61,7 +61,7 @@ def send_alerts(cohort, orphans, *, now=None):
     with transaction.atomic():
         # One sender per cohort at a time decides the window and claims (the row lock queues
         # the others, who then see this send's claims); the email goes out after the commit.
-        Cohort.objects.select_for_update().filter(pk=cohort.pk).first()
+        Cohort.objects.select_for_update(no_key=True).filter(pk=cohort.pk).first()
         if next_alert_at(cohort, now) > now:
             return 0
         claimed = [orphan.pk for orphan in orphans if orphan.claim_alert(now)]

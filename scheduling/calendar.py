@@ -61,7 +61,9 @@ def state_of(booking, now):
 
 def current_bookings(cohort):
     """Return `cohort`'s matched bookings that no reschedule replaced (a queryset)."""
-    replaced = Booking.objects.filter(cohort=cohort, reschedule_uid=OuterRef("uid")).exclude(
+    # Per seat: one seat's reschedule replaces that seat only (seats share the slot's uid).
+    replaced = Booking.objects.filter(cohort=cohort, reschedule_uid=OuterRef("uid"),
+                                      attendee_key=OuterRef("attendee_key")).exclude(
         state__in=list(NOT_SUPERSEDING))
     return (Booking.objects.filter(cohort=cohort, application__isnull=False, start__isnull=False)
             .exclude(Exists(replaced)).select_related("application"))

@@ -36,11 +36,12 @@ class Result:
 
 
 class _OwnerChanged(Exception):
-    """The booking's owner changed while we matched without a lock: match again."""
+    """The booking's chain got an owner (an admin matched it) after we found no application: match again."""
 
 
-# Matching reads without locks; a concurrent delivery can claim the booking meanwhile. After
-# this many fresh tries we go with what we have rather than loop.
+# The booking chain is read before the booking row is locked, so a concurrent delivery or an
+# admin can bind the booking meanwhile (BookingClaimed, _OwnerChanged). After this many fresh
+# tries we go with what we have rather than loop.
 MATCH_ATTEMPTS = 3
 
 
@@ -62,7 +63,7 @@ def apply_booking_event(event, *, cohort, delivery=None, note=""):
         return _apply_detail(event, cohort, delivery)
     if event.trigger not in events.BOOKING_TRIGGERS:
         return Result(Outcome.IGNORED, f"{event.trigger} is not a trigger Cohort-OS acts on.")
-    event = _seat_of(event, cohort)
+    event = seat_of(event, cohort)
     # No savepoint per attempt: a try that must match again stops before it writes anything
     # but the booking merge, which the next try repeats to the same result (the locks it took
     # are kept until commit, as they would be re-taken).
@@ -139,11 +140,12 @@ def _apply_once(event, cohort, delivery, *, final, note=""):
     return Result(Outcome.APPLIED, changed, application, match_rule=how, attention=attention, booking=booking)
 
 
-def _seat_of(event, cohort):
+def seat_of(event, cohort):
     """Return `event` keyed to its seat when it is about a seated booking but did not say so.
 
     A seat's later events may arrive without `seatsPerTimeSlot` (§4 lists what a cancel
     carries); if its uid is stored only as seats, the booker's own seat is the one meant.
+    Returns the BookingEvent, unchanged or with `attendee_key` set (one query when it may apply).
     """
     if event.attendee_key or event.trigger in events.NEW_BOOKING_TRIGGERS or not event.email:
         return event

@@ -106,12 +106,14 @@ def warm_secret_cache(every=None):
     now = time.monotonic()
     if every is not None and now - _last_warm[0] < every:
         return 0
+    # Counted as a try even when it fails: during an outage each webhook would otherwise wait
+    # for a connection timeout here before meeting the outage again.
+    _last_warm[0] = now
     try:
         rows = list(Cohort.objects.values_list("webhook_key", *SECRET_FIELDS)[:SecretCache.MAX_ENTRIES])
     except DatabaseError as exc:
         logger.warning("Could not read the webhook secrets to cache them (%s)", exc)
         return 0
-    _last_warm[0] = now
     for key, *secrets in rows:
         secret_cache.remember(key, SimpleNamespace(**dict(zip(SECRET_FIELDS, secrets))))
     return len(rows)

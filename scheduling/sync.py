@@ -25,7 +25,7 @@ from .bookings import unchanged_by
 from .models import Booking, SyncDrift, SyncRun
 from .providers import calcom_api
 from .rounds import round_for_event
-from .services import apply_booking_event
+from .services import apply_booking_event, seat_of
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ def apply_synced_booking(cohort, event, run):
     left alone (bookings.unchanged_by): one query, nothing written, no timeline line.
     Status changes it causes carry the note "Cal.com API sync #<run>".
     """
+    event = seat_of(event, cohort)  # a seat's cancel names no seat: the booker's own is meant
     stored = Booking.objects.filter(cohort=cohort, uid=event.uid[:64], attendee_key=event.attendee_key[:254]).first()
     if stored is not None and stored.application_id is not None and unchanged_by(
             stored, event, at=event.created_at or timezone.now(),
@@ -189,8 +190,7 @@ def apply_synced_booking(cohort, event, run):
     fields = ("state", "start", "end", "application_id", "meeting_url", "location")
     before = {name: getattr(stored, name) for name in fields} if stored is not None else None
     result = apply_booking_event(event, cohort=cohort, note=f"Cal.com API sync #{run.pk}")
-    merged = result.booking or Booking.objects.filter(
-        cohort=cohort, uid=event.uid[:64], attendee_key=event.attendee_key[:254]).first()
+    merged = result.booking
     after = {name: getattr(merged, name) for name in fields} if merged is not None else None
     if before == after:
         return None

@@ -94,6 +94,20 @@ def test_pending_and_held_interviews_have_their_own_dots(admin_client, cohort, t
     assert "interview-pending" in html and "interview-held" in html
 
 
+def test_one_seat_rescheduled_leaves_the_other_seats_of_the_slot_on_the_calendar(admin_client, cohort, traveller):
+    start = NOW + timedelta(days=1)
+    for name, key in (("Seat One", "one@example.org"), ("Seat Two", "two@example.org")):
+        Booking.objects.create(cohort=cohort, application=ApplicationFactory(cohort=cohort, applicant_name=name),
+                               uid="slot1", attendee_key=key, state="accepted", start=start,
+                               end=start + timedelta(minutes=30))
+    one = Booking.objects.get(attendee_key="one@example.org")
+    Booking.objects.create(cohort=cohort, application=one.application, uid="slot2", attendee_key=one.attendee_key,
+                           reschedule_uid="slot1", state="accepted", start=start + timedelta(hours=2),
+                           end=start + timedelta(hours=2, minutes=30))
+    html = admin_client.get(calendar_url(cohort)).content.decode()
+    assert html.count("Seat One") == 1 and "Seat Two" in html
+
+
 def test_only_org_admins_see_the_feed_address(client, admin_client, cohort, traveller):
     assert feed_url(cohort) in admin_client.get(calendar_url(cohort)).content.decode()
     member = UserFactory(username="member")

@@ -8,7 +8,6 @@ Requests go through one `requests.Session` with a timeout on every call and
 urllib3 `Retry` (backoff on 429 and 5xx; a 429 waits for `X-RateLimit-Reset-*`, §6).
 """
 
-import logging
 from datetime import datetime, timezone
 
 import requests
@@ -22,8 +21,6 @@ from scheduling.events import (
 
 from .calcom import place
 from .common import clean, is_url
-
-logger = logging.getLogger(__name__)
 
 API_VERSION = "2024-08-13"  # §1: without it the legacy 2024-04-15 shape comes back, silently
 # §2: 1-250 (100 is Cal.com's default). The largest page keeps a big sync under the key's
