@@ -238,7 +238,7 @@ def retry_delay(attempts):
 
 
 def due_for_retry(now=None):
-    """Return the deliveries the sweep should apply again now (a queryset, oldest first).
+    """Return the deliveries the sweep should apply again now (a queryset, oldest first, bodies deferred).
 
     Those still "received" WEBHOOK_STUCK_AFTER_SECONDS after arrival (an apply that
     was interrupted) and "failed" ones, each only once its backoff
@@ -253,6 +253,7 @@ def due_for_retry(now=None):
         .filter(attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .order_by("received_at", "pk")
+        .defer("body")  # up to 1 MiB each; process_delivery reads it under the row lock
     )
 
 
@@ -267,8 +268,7 @@ def sweep_deliveries(now=None, limit=500):
     """
     now = now or timezone.now()
     counts = {}
-    # Without their bodies (up to 1 MiB each): process_delivery reads the body under the row lock.
-    for delivery in list(due_for_retry(now).defer("body")[:limit]):
+    for delivery in list(due_for_retry(now)[:limit]):
         claimed = WebhookDelivery.objects.filter(
             pk=delivery.pk, outcome=delivery.outcome, attempts=delivery.attempts,
         ).update(attempts=F("attempts") + 1, next_attempt_at=now + retry_delay(delivery.attempts + 1))
