@@ -118,8 +118,8 @@ class TestPhone:
         page.goto(f"{base}/cohorts/{demo.slug}/settings/")
         assert_fits(page, "cohort-settings", widths)
         waiting = demo.applications.filter(status="waiting_first_round").first()
-        if page.goto(f"{base}{tab}{waiting.pk}/offline/").status == 200:
-            assert_fits(page, "offline-interview", widths)
+        assert page.goto(f"{base}{tab}{waiting.pk}/offline/").status == 200
+        assert_fits(page, "offline-interview", widths)
         page.goto(f"{base}/accounts/password_change/")
         assert_fits(page, "password-change", widths)
         with capsys.disabled():

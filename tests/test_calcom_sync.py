@@ -311,14 +311,16 @@ def test_a_second_sync_of_the_same_bookings_changes_nothing(people, fake, keyed)
     before = {name: state(a) for name, a in people.items()}
     changes = StatusChange.objects.count()
 
-    again = run(keyed)
+    again = full_recheck(keyed)  # the same bookings, listed again (the window would skip them)
 
-    assert again.status == "succeeded" and again.changes_made == 0 and not again.drift.exists()
+    assert again.status == "succeeded" and again.bookings_checked == 7
+    assert again.changes_made == 0 and not again.drift.exists()
     assert {name: state(a) for name, a in people.items()} == before
     assert StatusChange.objects.count() == changes
-    # The window now starts at the previous run, minus the overlap.
-    assert fake.requests[-1]["afterUpdatedAt"].startswith(
-        (again.window_start).strftime("%Y-%m-%dT%H:%M:%S"))
+    # A scheduled sync's window starts at the previous successful run, minus the overlap.
+    third = run(keyed)
+    assert third.window_start == again.started_at - sync.OVERLAP
+    assert fake.requests[-1]["afterUpdatedAt"].startswith(third.window_start.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 def test_a_second_sync_writes_no_timeline_line_and_no_history_row(people, fake, keyed):

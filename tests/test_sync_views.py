@@ -86,7 +86,9 @@ def test_a_member_reads_the_page_but_cannot_change_the_key_or_sync(member_client
 @pytest.mark.parametrize("name", ["sync_health", "calcom_api_key", "sync_now", "sync_progress"])
 def test_an_outsider_gets_404(client, outsider, cohort, name):
     client.force_login(outsider)
-    args = [cohort.slug, 1] if name == "sync_progress" else [cohort.slug]
+    # A run that exists: the 404 must come from the cohort being out of reach, not from the pk.
+    run = SyncRun.objects.create(cohort=cohort, trigger=SyncRun.Trigger.MANUAL)
+    args = [cohort.slug, run.pk] if name == "sync_progress" else [cohort.slug]
     method = client.get if name in ("sync_health", "sync_progress") else client.post
     assert method(reverse(f"scheduling:{name}", args=args)).status_code == 404
 
