@@ -13,7 +13,8 @@ its own database (`cohortos_bench_breakdown` unless `--database` says otherwise)
    costs if it applied nothing), a BOOKING_CREATED matched by email or by the link (the
    real webhook URL: store + apply) and its byte-identical redelivery. CPU per request is
    this process's (`time.process_time`) plus its PostgreSQL backend's (/proc).
-2. Statement by statement, for the applies: an execute wrapper reads this process's CPU
+2. Statement by statement, in one more pass of applies after the timed rounds (so the
+   clock's own cost is not in the table above): an execute wrapper reads this process's CPU
    clock around every statement, so the Python spent *before* a statement (building
    it, and the logic since the previous one) and *inside* it (psycopg) are told apart
    from PostgreSQL's own time. Means per request, in the order the statements run.
@@ -83,7 +84,7 @@ def main():
     common.add_database_argument(parser, "breakdown")
     args = parser.parse_args()
     per_round = args.requests
-    ours_count = per_round * ROUNDS + 50  # the applies (and their redeliveries) and the warm-up
+    ours_count = per_round * (ROUNDS + 1) + 50  # the timed applies, the clocked pass, the warm-up
     needed = ours_count + per_round * ROUNDS  # and bodies of their own for the floor and the yardstick
 
     common.recreate_database(args.database)
@@ -140,9 +141,7 @@ def main():
             p0, b0 = time.process_time(), cpu_seconds([backend])
             for i in picks:
                 if call is None:
-                    clock.start_request()
-                    with connection.execute_wrapper(clock):
-                        status = wsgi_post(handler, ours, bodies[i], signed(cohort.webhook_secret, bodies[i]))
+                    status = wsgi_post(handler, ours, bodies[i], signed(cohort.webhook_secret, bodies[i]))
                     applied.append(i)
                 else:
                     status = call(i)
@@ -151,6 +150,13 @@ def main():
             totals[0] += time.process_time() - p0
             totals[1] += cpu_seconds([backend]) - b0
             totals[2] += len(picks)
+
+    # Statement by statement, in a pass of its own: the clock's own cost stays out of the table above.
+    for i in range(next_body, next_body + per_round):
+        clock.start_request()
+        with connection.execute_wrapper(clock):
+            status = wsgi_post(handler, ours, bodies[i], signed(cohort.webhook_secret, bodies[i]))
+        assert status.startswith("200"), status
 
     floor = sum(cpu["floor: one INSERT"][:2]) / cpu["floor: one INSERT"][2]
     request_rows = []
@@ -181,9 +187,10 @@ def main():
          "Python CPU ms inside it (psycopg)"], statement_rows)
     text = f"""{requests_table}
 
-The apply's statements ({len(rows)} of {len(clock.rows)} applies had this sequence; the others were
-matched another way): {python_in_statements:.2f} ms of this process's CPU up to the last statement,
-of {total_apply:.2f} ms per request in all (the rest: the response, middleware after the view).
+The apply's statements, in the clocked pass ({len(rows)} of {len(clock.rows)} applies had this sequence;
+the others were matched another way): {python_in_statements:.2f} ms of this process's CPU up to the last
+statement, against {total_apply:.2f} ms per unclocked request in all (the rest: the response, the
+middleware after the view, and the clock's own cost).
 
 {statements_table}"""
     print(text)
@@ -191,7 +198,7 @@ of {total_apply:.2f} ms per request in all (the rest: the response, middleware a
         common.write_section("apply_breakdown", f"""
 ## Where a webhook's CPU goes (`bench/apply_breakdown.py`)
 
-Run {common.now_utc()} on {common.machine_facts()}, load average {common.load_average()}.
+Run {common.now_utc()} on {common.machine_facts()}.
 {ROUNDS} alternating rounds of {per_round} requests of each kind through Django's WSGI handler
 (all middleware, no HTTP), {max(args.apps, needed):,} applications; CPU of this process and its
 PostgreSQL backend per request.
