@@ -302,10 +302,8 @@ def application_change_status(request, slug, pk):
     application = get_object_or_404(cohort.applications.all(), pk=pk)
     form = StatusChangeForm(application, request.POST)
     moved = None
-    if cohort.is_archived:
-        form.is_valid()
-        form.add_error(None, f"{cohort.name} is archived: its applications can no longer change.")
-    elif form.is_valid() and form.needs_confirmation:
+    application.cohort = cohort  # in hand: move_to refuses an archived cohort's applications
+    if form.is_valid() and form.needs_confirmation and not cohort.is_archived:
         # A decision is confirmed on a second post: the same form, asking first (no script needed).
         context = _detail_context(request, application, form)
         context["confirming"] = Status(form.cleaned_data["status"])
@@ -339,10 +337,8 @@ def application_reopen(request, slug, pk):
     application = get_object_or_404(cohort.applications.all(), pk=pk)
     form = ReopenForm(application, request.POST)
     moved = None
-    if cohort.is_archived:
-        form.is_valid()
-        form.add_error(None, f"{cohort.name} is archived: its applications can no longer change.")
-    elif form.is_valid():
+    application.cohort = cohort  # in hand: move_to refuses an archived cohort's applications
+    if form.is_valid():
         try:
             moved = application.move_to(
                 Status(form.cleaned_data["status"]), user=request.user,

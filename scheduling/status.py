@@ -118,6 +118,14 @@ class InvalidTransition(Exception):
         )
 
 
+class CohortArchived(InvalidTransition):
+    """Raised when an application of an archived cohort would change status: archived is read-only."""
+
+    def __init__(self, cohort_name, old, new):
+        self.old, self.new = old, new
+        Exception.__init__(self, f"{cohort_name} is archived: its applications can no longer change.")
+
+
 def check_transition(old, new):
     """Raise InvalidTransition unless `NEXT` allows `old` -> `new` (both Status values or strings)."""
     try:

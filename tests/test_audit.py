@@ -260,6 +260,18 @@ def test_an_archived_cohort_is_read_only_and_leaves_the_switcher(admin_client, c
     assert ada.status == "waiting_first_round"
 
 
+def test_the_admins_bulk_status_action_cannot_move_an_archived_cohorts_applications(client, superuser, cohort,
+                                                                                   ada, org_admin):
+    """The rule lives in move_to, so every writer of status meets it, the admin's actions included."""
+    cohort.archive(user=org_admin)
+    client.force_login(superuser)
+    changelist = reverse("admin:applications_application_changelist")
+    response = client.post(changelist, {"action": "move_to_declined", "_selected_action": [ada.pk]}, follow=True)
+    assert "is archived: its applications can no longer change" in response.content.decode()
+    ada.refresh_from_db()
+    assert ada.status == "waiting_first_round"
+
+
 def test_archiving_in_the_admin_makes_the_cohort_read_only_there(client, superuser, cohort):
     client.force_login(superuser)
     changelist = reverse("admin:applications_cohort_changelist")

@@ -9,7 +9,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from scheduling.status import (
-    WAITING, Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
+    WAITING, CohortArchived, Stage, Status, StatusConflict, check_reopen, check_transition, stage_for,
 )
 from .cohorts import Cohort, bump_cohort_version
 
@@ -185,14 +185,18 @@ class Application(models.Model):
         `current_stage` and writes a StatusChange. `fields` ({name: value}) are other
         columns written by the same UPDATE (the schedule that causes the move) and
         set on this instance. Returns the StatusChange.
-        Raises InvalidTransition when the table forbids the move and StatusConflict
-        when the row's status changed since this instance was read.
+        Raises InvalidTransition when the table forbids the move (CohortArchived, a
+        kind of it, when the cohort is archived) and StatusConflict when the row's
+        status changed since this instance was read.
 
         `reopen=True` is an org admin reopening a decision (REOPEN in
         scheduling/status.py, the only way out of a closed status): it needs `user`
         and a `note` giving the reason, else raises ValueError.
         """
         old = self.status
+        if self.cohort.is_archived:
+            # Here, not in each view: every writer of status (views, admin actions, scripts) meets it.
+            raise CohortArchived(self.cohort.name, old, new)
         if reopen:
             if user is None or not note.strip():
                 raise ValueError("Reopening a decision needs the admin and a reason.")
