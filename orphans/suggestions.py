@@ -100,8 +100,10 @@ def suggest_for(orphan, *, limit=SUGGESTIONS):
 
     Drawn from this orphan alone (see reasons_for), so they never depend on which
     other orphans are listed. Each Application carries `.reasons` (sentences).
-    Ranked by the weight of the reasons, then waiting for an interview first, then
-    the most recently updated. One query.
+    Ranked by the weight of their reasons (reasons_for, WEIGHT); equal weights keep
+    the query's order, which ranks by the database's estimate of that weight (a
+    same name there also scores its surname), then waiting for an interview first,
+    then the most recently updated. One query, every sign served by an index.
     """
     email = normalize_email(orphan.email)
     _, domain = _split_email(email)

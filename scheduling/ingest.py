@@ -49,7 +49,8 @@ def receive_delivery(cohort, body, *, provider):
     byte-identical or re-serialised redelivery of an event already settled gets
     outcome "duplicate" and changes nothing; one whose first copy failed is
     applied now. Raises OperationalError/InterfaceError when the database is
-    unreachable (the caller answers 503; the stored row waits for a redelivery).
+    unreachable (the view spools the verified body and answers 202; a row already
+    stored waits for the sweep, scheduling.ingest.sweep_deliveries).
     """
     parser = parser_for(provider)
     event, error = None, ""

@@ -572,11 +572,6 @@ class SyncRun(models.Model):
     def is_running(self):
         return self.status == self.Status.RUNNING
 
-    @property
-    def duration(self):
-        """Return the run's length (a timedelta), or None while it runs."""
-        return self.finished_at - self.started_at if self.finished_at else None
-
 
 class SyncDrift(models.Model):
     """One difference a sync found and fixed: what the webhooks missed, as a sentence."""

@@ -21,12 +21,9 @@ class BookingMoveRefused(Exception):
     """The move would break a rule; str() says which, in a sentence. Nothing was changed."""
 
 
-def newest_live_booking(application, *, exclude=()):
-    """Return `application`'s newest accepted booking that no reschedule replaced, or None.
-
-    `exclude` is a collection of Booking pks to leave out (the ones leaving).
-    """
-    bookings = [b for b in application.bookings.all() if b.pk not in exclude]
+def newest_live_booking(application):
+    """Return `application`'s newest accepted booking that no reschedule replaced, or None."""
+    bookings = list(application.bookings.all())
     replaced = {b.reschedule_uid for b in bookings if b.reschedule_uid and b.state not in NOT_SUPERSEDING}
     live = [b for b in bookings if b.state == Booking.State.ACCEPTED and b.uid not in replaced]
     return max(live, key=lambda b: (b.last_event_at or b.created_at, b.last_sequence, b.pk), default=None)

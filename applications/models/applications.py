@@ -51,7 +51,7 @@ class ApplicationQuerySet(models.QuerySet):
     def with_email(self, email, *, cohort):
         """Return `cohort`'s applications whose contact email or an alternate email is `email` (normalised).
 
-        One query, two index lookups: `pk = ANY(ARRAY(contact match UNION ALL
+        `cohort` is a Cohort. On PostgreSQL one query, two index lookups: `pk = ANY(ARRAY(contact match UNION ALL
         alternate matches))`, an InitPlan run once, then the rows by primary key.
         Not `contact_email = … OR pk IN (subquery)`, which makes PostgreSQL filter
         every application of the cohort (bench/apply_cost.py); not that OR with an
@@ -60,7 +60,8 @@ class ApplicationQuerySet(models.QuerySet):
         …)`, which the planner may run once per application of a freshly imported
         cohort without statistics (one second per match at 2,000). The array is one
         line of SQL rather than two nested querysets: compiling those cost 0.8 ms
-        of Python on every webhook matched by email (issue 15).
+        of Python on every webhook matched by email (issue 15). Elsewhere (SQLite),
+        plain `pk IN (… UNION ALL …)`.
         """
         email = normalize_email(email)
         if connection.vendor != "postgresql":

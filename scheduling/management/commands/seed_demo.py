@@ -115,7 +115,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready: {cohort.applications.count()} applications in {cohort.name}.\n"
         ))
-        login = f"{DEMO_USERNAME} / {password}" if created or settings.DEBUG else (
+        # An admin made earlier keeps its password: print ours only when it is that one.
+        known = created or (settings.DEBUG and user.check_password(password))
+        login = f"{DEMO_USERNAME} / {password}" if known else (
             f"{DEMO_USERNAME} (password set when it was created; change it with "
             f"`manage.py changepassword {DEMO_USERNAME}`)"
         )
