@@ -241,8 +241,11 @@ def test_an_archived_cohort_answers_webhooks_410_and_still_stores_them(client, c
     assert bytes(delivery.body).startswith(b"{")
     ada.refresh_from_db()
     assert ada.status == "waiting_first_round" and not Booking.objects.exists()
-    assert post(client, cohort, sample("booking_created")).status_code == 410
-    assert WebhookDelivery.objects.count() == 1  # the same bytes are kept once
+    again = post(client, cohort, sample("booking_created"))
+    assert again.status_code == 410 and again.json()["delivery"] == delivery.pk
+    assert WebhookDelivery.objects.count() == 1  # the same bytes are kept once, and counted
+    delivery.refresh_from_db()
+    assert delivery.redeliveries == 1
     assert cohort.history.latest().history_user == org_admin
 
 
