@@ -6,7 +6,8 @@
 In its own database `cohortos_bench_sync` (dropped afterwards), on loopback only:
 1. a cohort with one application per booking (plus 500 for the webhook yardstick);
 2. the yardstick: 500 BOOKING_CREATED webhook bodies applied in-process through
-   `receive_calcom_delivery` (store + apply), median and mean per delivery;
+   `receive_calcom_delivery` (store + apply), 20 untimed, then half before the syncs and half
+   after them (a drifting machine weighs on both sides), mean and median per delivery;
 3. a fake API (bench/fake_calcom_api.py, in its own process) serving 10,000 accepted bookings in
    API v2's shape (half matched by metadata.application_id, half by email) on a loopback port;
 4. sync #1: every booking was missed by the webhooks (10,000 changes); sync #2: the same
@@ -165,18 +166,23 @@ def run(args, settings, connection, dj_timezone):
     for body in bodies[:WARM]:  # first calls (imports, caches, plans) would flatter the sync's ratio
         receive_calcom_delivery(cohort, body)
     bodies = bodies[WARM:]
-    per_webhook = []
-    cpu0, pg0, wall0 = cpu_now(backend)
-    for body in bodies:
-        t = time.perf_counter()
-        receive_calcom_delivery(cohort, body)
-        per_webhook.append(time.perf_counter() - t)
-    cpu1, pg1, wall1 = cpu_now(backend)
-    webhook = {"cpu": (cpu1 - cpu0 + pg1 - pg0) / len(bodies) * 1000, "wall": (wall1 - wall0) / len(bodies) * 1000,
-               "median": statistics.median(per_webhook) * 1000}
+    # Half the yardstick before the syncs, half after: a machine whose speed drifts during the
+    # minutes of a sync (a shared VM's neighbours) then weighs on both sides of the ratio alike.
+    halves = (bodies[:len(bodies) // 2], bodies[len(bodies) // 2:])
+    per_webhook, yardstick = [], []
 
+    def measure_webhooks(part):
+        cpu0, pg0, wall0 = cpu_now(backend)
+        for body in part:
+            t = time.perf_counter()
+            receive_calcom_delivery(cohort, body)
+            per_webhook.append(time.perf_counter() - t)
+        cpu1, pg1, wall1 = cpu_now(backend)
+        yardstick.append((cpu1 - cpu0 + pg1 - pg0, wall1 - wall0, len(part)))
+
+    measure_webhooks(halves[0])
     now = dj_timezone.now()
-    rows, ratios = [], []
+    rows, cpus = [], []
     with tempfile.TemporaryDirectory() as workdir:
         fake, settings.CALCOM_API_URL = start_fake([api_booking(i, apps[i].public_id, now) for i in range(n)],
                                                    workdir)
@@ -194,20 +200,28 @@ def run(args, settings, connection, dj_timezone):
                 assert run_.changes_made == (n if label.startswith("sync #1") else 0), (label, run_.changes_made)
                 checked = run_.bookings_checked
                 cpu = (cpu1 - cpu0 + pg1 - pg0) / checked * 1000
-                ratios.append(cpu / webhook["cpu"])
+                cpus.append(cpu)
                 rows.append([label, f"{run_.bookings_checked:,}", f"{run_.changes_made:,}", str(run_.pages_fetched),
-                             f"{wall1 - wall0:.1f} s", f"{(wall1 - wall0) / checked * 1000:.2f} ms", f"{cpu:.2f} ms",
-                             f"{ratios[-1]:.2f}×"])
+                             f"{wall1 - wall0:.1f} s", f"{(wall1 - wall0) / checked * 1000:.2f} ms", f"{cpu:.2f} ms"])
         finally:
             fake.terminate()
             fake.wait(10)
+    measure_webhooks(halves[1])
+    webhook = {"cpu": sum(y[0] for y in yardstick) / len(bodies) * 1000,
+               "wall": sum(y[1] for y in yardstick) / len(bodies) * 1000,
+               "median": statistics.median(per_webhook) * 1000,
+               "halves": [y[0] / y[2] * 1000 for y in yardstick]}
+    ratios = [cpu / webhook["cpu"] for cpu in cpus]
+    for row, ratio in zip(rows, ratios):
+        row.append(f"{ratio:.2f}×")
     scheduled = Application.objects.filter(cohort=cohort, status="first_round_scheduled").count()
     lines = [
         f"{n:,} accepted bookings served by a loopback fake of GET /v2/bookings in its own process (pages of "
         f"250, two sweeps: created, updated); {n + YARDSTICK:,} applications in the cohort. CPU is this "
         f"process's plus its PostgreSQL backend's. One webhook apply (`receive_calcom_delivery`, store + "
-        f"apply, in-process, {len(bodies)} of them after {WARM} untimed): **{webhook['cpu']:.2f} ms CPU**, {webhook['wall']:.2f} ms "
-        f"wall on average (median {webhook['median']:.2f} ms).",
+        f"apply, in-process, {len(bodies)} of them after {WARM} untimed, half before the syncs and half after): "
+        f"**{webhook['cpu']:.2f} ms CPU** ({webhook['halves'][0]:.2f} ms before, {webhook['halves'][1]:.2f} ms after), "
+        f"{webhook['wall']:.2f} ms wall on average (median {webhook['median']:.2f} ms).",
         "",
         common.table(["run", "bookings checked", "changes made", "API pages", "time", "wall per booking",
                       "CPU per booking", "CPU per booking ÷ one webhook apply's"], rows),

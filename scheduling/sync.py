@@ -35,7 +35,7 @@ DEFAULT_WINDOW = timedelta(days=30)
 OVERLAP = timedelta(minutes=15)
 # A run still "running" after this long belongs to a worker that died: it no longer holds the lock.
 ABANDONED_AFTER = timedelta(hours=2)
-PROGRESS_EVERY = 25  # bookings between progress writes
+PROGRESS_EVERY = 25  # bookings per batch: one read of their stored rows, one write of progress and drift
 
 MISSED = {
     events.BOOKING_CREATED: "booking was missed",
@@ -140,19 +140,33 @@ def run_sync(run_pk, *, client=None, since=None):
         uids = {b["uid"] for b in bookings}
         # Predecessors before their successors, as the webhooks would have come.
         bookings.sort(key=lambda b: (str(b.get("createdAt") or ""), str(b.get("updatedAt") or "")))
+        events_ = []
         for booking in bookings:
-            checked += 1
             # The old half of a reschedule (§7 of API_V2.md): its successor, in this batch,
             # supersedes it through rescheduledFromUid; applying it as a cancel first would
             # clear the schedule for a moment and write two needless status changes.
             moved = calcom_api.moved_to(booking)
-            if moved and moved in uids:
-                continue
-            event = calcom_api.booking_event(booking)
-            if event is not None and apply_synced_booking(cohort, event, run):
-                changes += 1
-            if checked % PROGRESS_EVERY == 0:
-                SyncRun.objects.filter(pk=run.pk).update(bookings_checked=checked, changes_made=changes)
+            events_.append(None if moved and moved in uids else calcom_api.booking_event(booking))
+        del bookings  # the raw pages are no longer needed: keep the run's memory to its events
+        for start in range(0, len(events_), PROGRESS_EVERY):
+            batch = [seat_of(event, cohort) if event is not None else None
+                     for event in events_[start:start + PROGRESS_EVERY]]
+            stored = stored_bookings(cohort, [event for event in batch if event is not None])
+            drift = []
+            try:
+                for event in batch:
+                    checked += 1
+                    if event is None:
+                        continue
+                    found = apply_synced_booking(cohort, event, run, stored=stored.get(booking_key(event)))
+                    if found is not None:
+                        drift.append(found)
+                        changes += 1
+            finally:
+                # Written with the progress, a batch at a time; a batch cut short by an error
+                # still records the drift it fixed before the run is marked failed.
+                SyncDrift.objects.bulk_create(drift)
+            SyncRun.objects.filter(pk=run.pk).update(bookings_checked=checked, changes_made=changes)
     except calcom_api.CalcomApiError as exc:
         return _finish(run, checked, changes, error=str(exc))
     except Exception as exc:
@@ -171,22 +185,45 @@ def _finish(run, checked, changes, *, error=""):
     return run
 
 
-def apply_synced_booking(cohort, event, run):
-    """Apply one BookingEvent from the API; return the SyncDrift it fixed, or None.
+def booking_key(event):
+    """Return the key of the Booking row `event` merges into: (uid, attendee_key), as stored."""
+    return event.uid[:64], event.attendee_key[:254]
 
+
+def stored_bookings(cohort, events_):
+    """Return {booking_key: Booking} for the stored bookings of `events_` (BookingEvents) in `cohort`.
+
+    One query for a batch, where looking each booking up on its own cost a query per booking.
+    """
+    uids = {event.uid[:64] for event in events_}
+    if not uids:
+        return {}
+    return {(b.uid, b.attendee_key): b for b in Booking.objects.filter(cohort=cohort, uid__in=uids)}
+
+
+def apply_synced_booking(cohort, event, run, *, stored):
+    """Apply one BookingEvent from the API; return the SyncDrift it fixed (unsaved), or None.
+
+    `event` is already keyed to its seat (`seat_of`); `stored` is its Booking row as
+    read at the start of its batch (`stored_bookings`), or None when there was none.
     Drift is a booking we never heard of, or one whose state, times or place differ
     from what the webhooks left. A matched booking the event would not change is
-    left alone (bookings.unchanged_by): one query, nothing written, no timeline line.
-    Status changes it causes carry the note "Cal.com API sync #<run>".
+    left alone (bookings.unchanged_by): nothing read or written, no timeline line.
+    Status changes it causes carry the note "Cal.com API sync #<run>". The caller
+    saves the drift (SyncDrift.objects.bulk_create, a batch at a time).
     """
-    event = seat_of(event, cohort)  # a seat's cancel names no seat: the booker's own is meant
-    stored = Booking.objects.filter(cohort=cohort, uid=event.uid[:64], attendee_key=event.attendee_key[:254]).first()
     if stored is not None and stored.application_id is not None and unchanged_by(
             stored, event, at=event.created_at or timezone.now(),
             round=round_for_event(cohort, event) if event.trigger in events.NEW_BOOKING_TRIGGERS else None):
         # What the webhooks already told us: applying it again would change nothing but would
         # cost a dozen statements, and put the same booking on the timeline once per sync.
         return None
+    if stored is not None:
+        # Read again: an earlier booking of this run may have adopted it into an application
+        # (its chain), and the drift must compare with the row as it stands. A booking stored
+        # at the batch's start cannot appear meanwhile (a run lists each uid once), so a
+        # missed booking, the common case, costs no read.
+        stored = Booking.objects.filter(pk=stored.pk).first()
     fields = ("state", "start", "end", "application_id", "meeting_url", "location")
     before = {name: getattr(stored, name) for name in fields} if stored is not None else None
     result = apply_booking_event(event, cohort=cohort, note=f"Cal.com API sync #{run.pk}")
@@ -208,8 +245,7 @@ def apply_synced_booking(cohort, event, run):
         missed = "a change of place was missed"
     detail = result.detail.rstrip(".")
     sentence = f"{who}: {missed}; {detail[:1].lower()}{detail[1:]}."
-    return SyncDrift.objects.create(run=run, application=application, booking_uid=event.uid,
-                                    sentence=sentence[:500])
+    return SyncDrift(run=run, application=application, booking_uid=event.uid, sentence=sentence[:500])
 
 
 def due_cohorts(now=None):

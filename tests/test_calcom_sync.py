@@ -582,3 +582,72 @@ def test_the_local_fake_moves_the_samples_so_a_first_sync_sees_them():
     assert latest == now - timedelta(hours=1)
     length = [calcom_api._time(b["end"]) - calcom_api._time(b["start"]) for b in sample_bookings()]
     assert [calcom_api._time(b["end"]) - calcom_api._time(b["start"]) for b in moved] == length
+
+
+# --- a sync's cost per booking (issue 15) --------------------------------------------------
+
+
+def many_applicants(cohort, n):
+    """n applicants waiting for a first round, and their accepted bookings in API v2's shape."""
+    bookings = []
+    for i in range(n):
+        email = f"applicant{i:03d}@example.org"
+        ApplicationFactory(cohort=cohort, public_id=f"app_many{i:04d}", applicant_name=f"Applicant {i:03d}",
+                           contact_email=email, status="waiting_first_round", current_stage="first_round")
+        booking = sample_bookings()[0]
+        uid = f"Many{i:03d}XyZp2RvT9wLbN4sHd"[:22]
+        booking.update(id=900_000 + i, uid=uid, icsUid=f"{uid}@Cal.com", metadata={},
+                       start=f"2026-06-{10 + i // 24:02d}T{i % 24:02d}:00:00.000Z",
+                       end=f"2026-06-{10 + i // 24:02d}T{i % 24:02d}:30:00.000Z",
+                       createdAt=f"2026-06-05T10:{i // 60:02d}:{i % 60:02d}.000Z",
+                       updatedAt=f"2026-06-05T10:{i // 60:02d}:{i % 60:02d}.500Z")
+        booking["attendees"][0].update(name=f"Applicant {i:03d}", email=email, displayEmail=email)
+        booking["bookingFieldsResponses"].update(name=f"Applicant {i:03d}", email=email)
+        bookings.append(booking)
+    return bookings
+
+
+def test_a_sync_of_missed_bookings_stays_within_eight_statements_a_booking(keyed, fake, django_assert_max_num_queries):
+    """Matched by email, created, drift recorded: the stored rows are read a batch at a time and
+    the drift written with the progress (it was a read and an INSERT of its own per booking, 691
+    statements for these 75). Inside the test's transaction: no BEGIN, COMMIT or after-commit
+    version bump per booking, which production adds (bench/sync_calcom.py counts those)."""
+    n = 3 * sync.PROGRESS_EVERY
+    fake.bookings = many_applicants(keyed, n)
+    with django_assert_max_num_queries(8 * n + 20):
+        result = run(keyed)
+    assert result.changes_made == n and result.drift.count() == n
+    assert Application.objects.filter(cohort=keyed, status="first_round_scheduled").count() == n
+
+
+def test_a_recheck_that_finds_nothing_reads_the_stored_bookings_once_a_batch(
+        keyed, fake, django_assert_max_num_queries):
+    n = 3 * sync.PROGRESS_EVERY
+    fake.bookings = many_applicants(keyed, n)
+    run(keyed)
+    # The run's own rows (read, window, pages, finish) and, per batch of PROGRESS_EVERY,
+    # one read of the stored bookings and one progress write: not a query per booking.
+    with django_assert_max_num_queries(12 + 2 * 3):
+        again = full_recheck(keyed)
+    assert again.bookings_checked == n and again.changes_made == 0 and not again.drift.exists()
+
+
+def test_a_run_cut_short_keeps_the_drift_of_the_bookings_it_applied(keyed, fake, monkeypatch):
+    fake.bookings = many_applicants(keyed, 40)
+    apply = sync.apply_booking_event
+    broken = fake.bookings[30]["uid"]
+
+    def apply_until_the_broken_one(event, **kwargs):
+        if event.uid == broken:
+            raise RuntimeError("the database went away")
+        return apply(event, **kwargs)
+
+    monkeypatch.setattr(sync, "apply_booking_event", apply_until_the_broken_one)
+    with pytest.raises(RuntimeError):
+        run(keyed)
+
+    result = SyncRun.objects.get()
+    assert result.status == "failed" and "the database went away" in result.error
+    # The 30 applied before it, 5 of them in the batch it cut short: each change is shown.
+    assert result.changes_made == 30 and result.drift.count() == 30
+    assert Application.objects.filter(cohort=keyed, status="first_round_scheduled").count() == 30
