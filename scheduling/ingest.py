@@ -19,7 +19,7 @@ from django.utils import timezone
 from .events import ParseError
 from .models import SETTLED, Outcome, WebhookDelivery
 from .providers import calcom, calendly, cronofy
-from .rows import insert_unless_conflict
+from .rows import insert_or_count, insert_unless_conflict
 from .services import Result, apply_booking_event
 
 logger = logging.getLogger(__name__)
@@ -75,9 +75,13 @@ def receive_delivery(cohort, body, *, provider):
         fields.update(outcome=Outcome.REJECTED, error=error, processed_at=timezone.now())
     delivery = WebhookDelivery(**fields)
     # One statement, committed at once (autocommit): the body is stored before anything is
-    # applied, and a copy already stored makes it do nothing instead of failing.
-    if insert_unless_conflict(delivery) is None:
-        return _redelivered(fields, event)
+    # applied, and a byte-identical copy already stored is counted instead (no ERROR, no
+    # second round trip); any other conflict takes the slower path.
+    stored, row = insert_or_count(delivery, counter="redeliveries", returning=("outcome", "error"),
+                                  match={"cohort": cohort.pk, "sha256": fields["sha256"]})
+    if stored != "inserted":
+        original = _stored_copy(cohort, fields["sha256"], row) if stored == "counted" else None
+        return _redelivered(fields, event, original)
     if error:
         return delivery, Result(Outcome.REJECTED, error)
     return delivery, process_delivery(delivery, event, cohort=cohort, in_hand=True)
@@ -99,7 +103,12 @@ def _count_redelivery(cohort, sha256):
     if row is None:
         return None
     pk, outcome, error = row
-    return WebhookDelivery(pk=pk, cohort=cohort, sha256=sha256, outcome=outcome, error=error)
+    return _stored_copy(cohort, sha256, {"id": pk, "outcome": outcome, "error": error})
+
+
+def _stored_copy(cohort, sha256, row):
+    """Return the stored delivery (`cohort`, `sha256`) as far as `row` ({"id", "outcome", "error"}) tells."""
+    return WebhookDelivery(pk=row["id"], cohort=cohort, sha256=sha256, outcome=row["outcome"], error=row["error"])
 
 
 ARCHIVED_DETAIL = "The cohort is archived: stored, not applied."
@@ -123,10 +132,14 @@ def store_for_archived_cohort(cohort, body, *, provider):
     return delivery
 
 
-def _redelivered(fields, event):
-    """Handle a body whose sha256 or logical key is already stored."""
+def _redelivered(fields, event, original=None):
+    """Handle a body whose sha256 or logical key is already stored.
+
+    `original` is the byte-identical copy when the store already counted this one
+    against it; otherwise it is looked for (and counted) here.
+    """
     cohort = fields["cohort"]
-    original = _count_redelivery(cohort, fields["sha256"])
+    original = original or _count_redelivery(cohort, fields["sha256"])
     if original is None:
         original = WebhookDelivery.objects.defer("body").get(cohort=cohort, logical_key=fields["logical_key"])
         # A re-serialised copy: keep its bytes too, marked as the duplicate it is (the same

@@ -7,6 +7,7 @@ of the apply's budget: one timeline entry per applied booking event (AUDIT_ROWS)
 """
 
 import pytest
+from django.db import connection
 
 from applications.models import Application, Cohort, StatusChange
 from scheduling.models import Booking, WebhookDelivery
@@ -54,12 +55,14 @@ def test_a_cold_process_reads_the_cohort_and_its_rounds_once_more(client, cohort
     assert response.json()["outcome"] == "applied"
 
 
-def test_a_byte_identical_redelivery_takes_at_most_3_statements(
+def test_a_byte_identical_redelivery_takes_one_statement_on_postgresql(
         client, cohort, ada, warm, django_assert_max_num_queries):
     body = created_for("EmailUid00000000000003", "ada.lovelace@example.org")
     assert post(client, cohort, body).json()["outcome"] == "applied"
 
-    with django_assert_max_num_queries(3):
+    # The issue allows 3. On PostgreSQL it is one statement (the INSERT and the counter's UPDATE
+    # in one CTE, scheduling.rows.insert_or_count); SQLite, without data-modifying CTEs, takes two.
+    with django_assert_max_num_queries(1 if connection.vendor == "postgresql" else 2):
         response = post(client, cohort, body)
     assert response.json()["outcome"] == "duplicate"
     delivery = WebhookDelivery.objects.get(booking_uid="EmailUid00000000000003")
