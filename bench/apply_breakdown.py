@@ -18,6 +18,9 @@ its own database (`cohortos_bench_breakdown` unless `--database` says otherwise)
    clock around every statement, so the Python spent *before* a statement (building
    it, and the logic since the previous one) and *inside* it (psycopg) are told apart
    from PostgreSQL's own time. Means per request, in the order the statements run.
+3. A byte-identical redelivery step by step (`redelivery_steps`): the whole request, the
+   floor's, and each piece of the view (cohort cache, signature, parse, sha256, the row's
+   values, the one statement, the response) timed apart: where its gap to the floor goes.
 """
 
 import argparse
@@ -73,6 +76,61 @@ class StatementClock:
             end = time.process_time()
             self.rows[-1].append((label_of(sql), start - self.last, end - start))
             self.last = end
+
+
+def redelivery_steps(handler, path, cohort, body, headers, n=1000):
+    """Time apart the steps of a byte-identical redelivery of `body` (already stored): [(step, µs)].
+
+    Mean CPU of this process per call, over `n` calls of each step (PostgreSQL's own time is in
+    the request table above): what a redelivery pays beyond the floor, piece by piece.
+    """
+    import hashlib
+
+    from django.db import connection
+    from django.http import JsonResponse
+
+    from scheduling import views
+    from scheduling.ingest import receive_delivery
+    from scheduling.models import WebhookDelivery
+    from scheduling.providers import calcom
+    from scheduling.rows import _insert_statement
+
+    event = calcom.parse(body)
+
+    def row_values():
+        return _insert_statement(WebhookDelivery(
+            cohort=cohort, provider="calcom", body=body, sha256=hashlib.sha256(body).hexdigest(),
+            trigger_event=event.trigger, booking_uid=event.uid, event_created_at=event.created_at,
+            logical_key=event.logical_key))
+
+    def round_trip():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+
+    signature = headers["HTTP_X_CAL_SIGNATURE_256"]
+    steps = [
+        ("the whole request, through the WSGI handler", lambda: wsgi_post(handler, path, body, headers)),
+        ("the floor's whole request, for comparison", lambda: wsgi_post(handler, "/bench/floor/", body)),
+        ("cohort by webhook key (the per-process cache)", lambda: views.cohort_for_key(cohort.webhook_key)),
+        ("verify the signature (HMAC-SHA256)", lambda: calcom.verify(body, signature, cohort.webhook_secret)),
+        ("parse the body into a BookingEvent (provider parse)", lambda: calcom.parse(body)),
+        ("sha256 of the body", lambda: hashlib.sha256(body).hexdigest()),
+        ("build the row and its INSERT's values", row_values),
+        ("receive_delivery: parse + the one statement (CTE)",
+         lambda: receive_delivery(cohort, body, provider="calcom")),
+        ("one round trip to PostgreSQL (SELECT 1), for scale", round_trip),
+        ("the JSON response", lambda: JsonResponse({"outcome": "duplicate", "delivery": 1,
+                                                    "detail": "Already received as delivery #1."})),
+    ]
+    rows = []
+    for label, step in steps:
+        step()
+        start = time.process_time()
+        for _ in range(n):
+            step()
+        rows.append((label, (time.process_time() - start) / n * 1e6))
+    return rows
 
 
 def main():
@@ -158,6 +216,10 @@ def main():
             status = wsgi_post(handler, ours, bodies[i], signed(cohort.webhook_secret, bodies[i]))
         assert status.startswith("200"), status
 
+    last = applied[-1]
+    steps = redelivery_steps(handler, ours, cohort, bodies[last], signed(cohort.webhook_secret, bodies[last]),
+                             n=max(per_round, 100))
+
     floor = sum(cpu["floor: one INSERT"][:2]) / cpu["floor: one INSERT"][2]
     request_rows = []
     for kind, (process, pg, n) in cpu.items():
@@ -192,7 +254,12 @@ the others were matched another way): {python_in_statements:.2f} ms of this proc
 statement, against {total_apply:.2f} ms per unclocked request in all (the rest: the response, the
 middleware after the view, and the clock's own cost).
 
-{statements_table}"""
+{statements_table}
+
+A byte-identical redelivery, step by step (this process's CPU, µs per call, each step timed apart
+{max(per_round, 100)} times on a body already stored):
+
+{common.table(["step", "Python CPU µs"], [[label, f"{us:.0f}"] for label, us in steps])}"""
     print(text)
     if not args.no_results:
         common.write_section("apply_breakdown", f"""
