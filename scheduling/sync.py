@@ -146,7 +146,9 @@ def run_sync(run_pk, *, client=None, since=None):
             # supersedes it through rescheduledFromUid; applying it as a cancel first would
             # clear the schedule for a moment and write two needless status changes.
             moved = calcom_api.moved_to(booking)
-            events_.append(None if moved and moved in uids else calcom_api.booking_event(booking))
+            # None: a booking checked and left alone (counted, not applied). A seated booking
+            # is one event per seat.
+            events_.extend([None] if moved and moved in uids else calcom_api.booking_events(booking) or [None])
         del bookings  # the raw pages are no longer needed: keep the run's memory to its events
         for start in range(0, len(events_), PROGRESS_EVERY):
             batch = [seat_of(event, cohort) if event is not None else None

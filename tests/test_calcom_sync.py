@@ -651,3 +651,51 @@ def test_a_run_cut_short_keeps_the_drift_of_the_bookings_it_applied(keyed, fake,
     # The 30 applied before it, 5 of them in the batch it cut short: each change is shown.
     assert result.changes_made == 30 and result.drift.count() == 30
     assert Application.objects.filter(cohort=keyed, status="first_round_scheduled").count() == 30
+
+
+# --- seated bookings (API_V2.md §4: one booking, a seat per attendee) ------------------------
+
+
+def seated_booking(seats):
+    """A seated booking in API v2's shape: one uid, an attendee with a `seatUid` per (name, email)."""
+    booking = ada_booking("SeatedSlot000000000001", "accepted", start="2026-06-12T10:00:00.000Z",
+                          created="2026-06-03T09:00:00.000Z", updated="2026-06-03T09:00:00.000Z")
+    del booking["bookingFieldsResponses"]  # the seated shape has none at the top (§4)
+    booking["metadata"] = {}
+    booking["attendees"] = [
+        {"name": name, "email": email, "displayEmail": email, "timeZone": "Europe/London", "absent": False,
+         "seatUid": f"seat-{i}", "bookingFieldsResponses": {"name": name}, "metadata": {}}
+        for i, (name, email) in enumerate(seats)
+    ]
+    return booking
+
+
+def test_a_seated_booking_from_the_api_is_one_booking_per_seat(keyed, fake, ada):
+    grace = ApplicationFactory(cohort=keyed, applicant_name="Grace Chisholm", contact_email="grace@example.org",
+                               status="waiting_first_round", current_stage="first_round")
+    fake.bookings = [seated_booking([("Ada Lovelace", "ada.lovelace@example.org"),
+                                     ("Grace Chisholm", "Grace@Example.org")])]
+
+    result = run(keyed)
+
+    assert result.changes_made == 2 and result.drift.count() == 2
+    assert sorted(Booking.objects.values_list("uid", "attendee_key", "application_id")) == [
+        ("SeatedSlot000000000001", "ada.lovelace@example.org", ada.pk),
+        ("SeatedSlot000000000001", "grace@example.org", grace.pk)]
+    assert state(ada)[:2] == state(grace)[:2] == ("first_round_scheduled", "SeatedSlot000000000001")
+    assert full_recheck(keyed).changes_made == 0
+
+
+def test_a_seat_the_webhook_delivered_is_not_booked_again_by_the_sync(client, keyed, fake, ada):
+    body = sample("booking_created", uid="SeatedSlot000000000001", seatsPerTimeSlot=4,
+                  startTime="2026-06-12T10:00:00Z", endTime="2026-06-12T10:30:00Z",
+                  createdAt="2026-06-03T09:00:00.000Z")
+    assert post(client, keyed, body).json()["outcome"] == "applied"
+    fake.bookings = [seated_booking([("Ada Lovelace", "ada.lovelace@example.org")])]
+
+    result = run(keyed)
+
+    # One seat, the webhook's: before, the sync keyed the API's booking without its seat and
+    # stored a second row for it, reported as a missed booking.
+    assert Booking.objects.filter(uid="SeatedSlot000000000001").count() == 1
+    assert result.changes_made == 0, [d.sentence for d in result.drift.all()]

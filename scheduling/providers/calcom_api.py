@@ -8,6 +8,7 @@ Requests go through one `requests.Session` with a timeout on every call and
 urllib3 `Retry` (backoff on 429 and 5xx; a 429 waits for `X-RateLimit-Reset-*`, §6).
 """
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import requests
@@ -207,6 +208,32 @@ def moved_to(booking):
     if _text(booking.get("status")).lower() == "cancelled":
         return _text(booking.get("rescheduledToUid"))
     return ""
+
+
+def booking_events(booking):
+    """Return the BookingEvents that booking object `booking` (a dict, §4) stands for: a list.
+
+    A seated booking (§4's seated shape: each `attendees[]` entry carries a `seatUid`) is
+    one event per seat, keyed by that attendee's email (`attendee_key`), as a seated
+    webhook's event is, with the seat's own `bookingFieldsResponses` and `metadata`
+    (the booking's metadata when the seat has none). Any other booking is one event.
+    A booking or seat `booking_event` cannot use gives none.
+    """
+    attendees = [a for a in booking.get("attendees") or [] if isinstance(a, dict)]
+    if not any(a.get("seatUid") for a in attendees):
+        event = booking_event(booking)
+        return [event] if event is not None else []
+    events = []
+    for attendee in attendees:
+        responses = attendee.get("bookingFieldsResponses")
+        # A seat's responses come with the email removed (§4): the attendee's is the booker's.
+        responses = {**(responses if isinstance(responses, dict) else {}), "email": attendee.get("email")}
+        metadata = attendee.get("metadata") if isinstance(attendee.get("metadata"), dict) else {}
+        event = booking_event({**booking, "attendees": [attendee], "bookingFieldsResponses": responses,
+                               "metadata": metadata or booking.get("metadata")})
+        if event is not None:
+            events.append(replace(event, attendee_key=event.email[:254]))
+    return events
 
 
 def booking_event(booking):
