@@ -52,11 +52,17 @@ def move_booking(booking, target, *, user):
     if target is not None and target.cohort_id != booking.cohort_id:
         raise BookingMoveRefused("That application is in another cohort; nothing was changed.")
     with transaction.atomic():
-        booking = Booking.objects.select_for_update().select_related("cohort").get(pk=booking.pk)
+        # The webhook's lock order: applications first, then the booking. Locking the booking
+        # first (as this did) could deadlock with a webhook applying to the same booking.
+        owner = Booking.objects.filter(pk=booking.pk).values_list("application_id", flat=True).get()
+        ids = sorted(pk for pk in (owner, getattr(target, "pk", None)) if pk)
+        locked = {a.pk: a for a in Application.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        booking = Booking.objects.select_for_update(of=("self",)).select_related("cohort").get(pk=booking.pk)
+        if booking.application_id != owner:
+            raise BookingMoveRefused(f"Booking {booking.uid} was given to another application meanwhile (a "
+                                     "webhook or another admin); nothing was changed. Reload and try again.")
         if booking.cohort.is_archived:
             raise BookingMoveRefused("The cohort is archived: nothing in it can change.")
-        ids = sorted(pk for pk in (booking.application_id, getattr(target, "pk", None)) if pk)
-        locked = {a.pk: a for a in Application.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
         source = locked.get(booking.application_id)
         target = locked.get(getattr(target, "pk", None))
         if source is not None and target is not None and source.pk == target.pk:

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.db.models import ProtectedError
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -308,6 +309,49 @@ def test_moving_a_booking_in_the_admin_resyncs_both_applications(client, superus
     assert TimelineEntry.objects.get(application=ada, kind="booking_moved").data["direction"] == "out"
     assert TimelineEntry.objects.get(application=grace, kind="booking_moved").user == superuser
     assert booking.history.latest().history_user == superuser
+
+
+@pytest.mark.postgres  # SQLite takes no row locks: its SQL has no FOR UPDATE
+def test_moving_a_booking_locks_the_applications_before_the_booking_as_the_webhook_does(cohort, ada, superuser):
+    """Regression: the move locked the booking first, the webhook its application first: a move
+    and a webhook about the same booking could deadlock (PostgreSQL then aborts one)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from scheduling.reassign import move_booking
+
+    post(Client(), cohort, sample("booking_created"))
+    grace = ApplicationFactory(cohort=cohort, applicant_name="Grace Hopper", status="waiting_first_round")
+    with CaptureQueriesContext(connection) as queries:
+        move_booking(Booking.objects.get(), grace, user=superuser)
+    locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]
+             and ('FROM "applications_application"' in q["sql"] or 'FROM "scheduling_booking"' in q["sql"])]
+    assert 'FROM "applications_application"' in locks[0] and 'FROM "scheduling_booking"' in locks[1], locks[:2]
+    assert Booking.objects.get().application == grace
+
+
+def test_a_booking_that_changed_hands_meanwhile_is_not_moved(cohort, ada, superuser, monkeypatch):
+    from scheduling import reassign
+
+    post(Client(), cohort, sample("booking_created"))
+    grace = ApplicationFactory(cohort=cohort, applicant_name="Grace Hopper", status="waiting_first_round")
+    other = ApplicationFactory(cohort=cohort, applicant_name="Hedy Lamarr", status="waiting_first_round")
+    booking = Booking.objects.get()
+    real_lock = reassign.Application.objects.select_for_update
+
+    def lock_then_a_webhook_moves_it(*args, **kwargs):
+        # Between the unlocked read of the owner and the booking's lock, the booking changes hands.
+        Booking.objects.filter(pk=booking.pk).update(application=other)
+        return real_lock(*args, **kwargs)
+
+    monkeypatch.setattr(reassign.Application.objects, "select_for_update", lock_then_a_webhook_moves_it)
+    with pytest.raises(reassign.BookingMoveRefused, match="given to another application meanwhile"):
+        reassign.move_booking(booking, grace, user=superuser)
+    # Nothing of the move was written (the stand-in webhook's UPDATE ran inside the move's
+    # transaction, so it rolled back with it): the booking is Ada's, Grace is still waiting.
+    assert Booking.objects.get().application == ada
+    grace.refresh_from_db()
+    assert grace.status == "waiting_first_round" and grace.interview_booking_uid == ""
 
 
 def test_a_booking_cannot_be_moved_onto_a_closed_application(client, superuser, cohort, ada):
