@@ -7,12 +7,15 @@ would have produced and applies it through `apply_booking_event`: matching, the
 booking merge (newest change wins) and the one state machine. A booking the webhooks
 already delivered changes nothing; a missed create, reschedule or cancel is applied
 and recorded as drift on the run (SyncDrift), in a sentence an admin can read.
+A seated booking is one event per listed seat; a seat we hold that its booking no longer
+lists was cancelled, and is cancelled here too (`missed_seat_cancels`).
 
 One sync per cohort at a time: the running SyncRun row is the lock (a partial
 unique constraint), taken by `start_sync` and released by `run_sync`.
 """
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -140,7 +143,7 @@ def run_sync(run_pk, *, client=None, since=None):
         uids = {b["uid"] for b in bookings}
         # Predecessors before their successors, as the webhooks would have come.
         bookings.sort(key=lambda b: (str(b.get("createdAt") or ""), str(b.get("updatedAt") or "")))
-        events_ = []
+        events_, rosters = [], {}
         for booking in bookings:
             # The old half of a reschedule (§7 of API_V2.md): its successor, in this batch,
             # supersedes it through rescheduledFromUid; applying it as a cancel first would
@@ -148,7 +151,10 @@ def run_sync(run_pk, *, client=None, since=None):
             moved = calcom_api.moved_to(booking)
             # None: a booking checked and left alone (counted, not applied). A seated booking
             # is one event per seat.
-            events_.extend([None] if moved and moved in uids else calcom_api.booking_events(booking) or [None])
+            listed = [None] if moved and moved in uids else calcom_api.booking_events(booking) or [None]
+            events_.extend(listed)
+            if listed[0] is not None and listed[0].attendee_key:
+                rosters[listed[0].uid] = listed  # a seated booking: its seats as the API lists them now
         del bookings  # the raw pages are no longer needed: keep the run's memory to its events
         for start in range(0, len(events_), PROGRESS_EVERY):
             batch = [seat_of(event, cohort) if event is not None else None
@@ -169,6 +175,15 @@ def run_sync(run_pk, *, client=None, since=None):
                 # still records the drift it fixed before the run is marked failed.
                 SyncDrift.objects.bulk_create(drift)
             SyncRun.objects.filter(pk=run.pk).update(bookings_checked=checked, changes_made=changes)
+        drift = []
+        try:
+            for event, stored in missed_seat_cancels(cohort, rosters):
+                found = apply_synced_booking(cohort, event, run, stored=stored)
+                if found is not None:
+                    drift.append(found)
+                    changes += 1
+        finally:
+            SyncDrift.objects.bulk_create(drift)
     except calcom_api.CalcomApiError as exc:
         return _finish(run, checked, changes, error=str(exc))
     except Exception as exc:
@@ -201,6 +216,38 @@ def stored_bookings(cohort, events_):
     if not uids:
         return {}
     return {(b.uid, b.attendee_key): b for b in Booking.objects.filter(cohort=cohort, uid__in=uids)}
+
+
+SEAT_GONE = "No longer among the booking's attendees on Cal.com: the seat was cancelled."
+
+
+def missed_seat_cancels(cohort, rosters):
+    """Return [(BookingEvent, Booking)]: a cancel for each stored seat its booking no longer lists.
+
+    `rosters` maps a seated booking's uid to its seats' events as the API listed them
+    (each with its `attendee_key`). Cancelling one seat removes that attendee from the
+    booking (PROTOCOL.md; API_V2.md §4 lists a seated booking's remaining attendees), so
+    a seat we hold as accepted or pending that is not listed was cancelled, and its
+    BOOKING_CANCELLED webhook was missed. A booking listed without attendees (the key
+    may not see them) lists no roster and cancels nothing. One query for all rosters.
+    """
+    if not rosters:
+        return []
+    found = []
+    seats = (Booking.objects.filter(cohort=cohort, uid__in=list(rosters),
+                                    state__in=[Booking.State.ACCEPTED, Booking.State.PENDING])
+             .exclude(attendee_key="").order_by("pk"))
+    for seat in seats:
+        listed = rosters[seat.uid]
+        if seat.attendee_key in {event.attendee_key for event in listed}:
+            continue
+        # The removal has no time of its own in the API: it happened before this sync saw it.
+        event = replace(listed[0], trigger=events.BOOKING_CANCELLED, attendee_key=seat.attendee_key,
+                        email=seat.attendee_key, name="", application_id="", booking_status="CANCELLED",
+                        created_at=timezone.now(), reason=SEAT_GONE, cancelled_by="", request_reschedule=False,
+                        reschedule_uid="", rescheduled_to_uid="")
+        found.append((event, seat))
+    return found
 
 
 def apply_synced_booking(cohort, event, run, *, stored):

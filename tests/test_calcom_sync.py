@@ -699,3 +699,45 @@ def test_a_seat_the_webhook_delivered_is_not_booked_again_by_the_sync(client, ke
     # stored a second row for it, reported as a missed booking.
     assert Booking.objects.filter(uid="SeatedSlot000000000001").count() == 1
     assert result.changes_made == 0, [d.sentence for d in result.drift.all()]
+
+
+def seated_webhook(uid, name, email):
+    """A seated slot's BOOKING_CREATED webhook body for the seat of `email`."""
+    from .calcom_helpers import with_email
+
+    data = with_email(sample("booking_created", uid=uid, seatsPerTimeSlot=4, startTime="2026-06-12T10:00:00Z",
+                             endTime="2026-06-12T10:30:00Z", createdAt="2026-06-03T09:00:00.000Z"), email, name)
+    data["payload"]["metadata"] = {}
+    return data
+
+
+def test_a_seat_no_longer_listed_was_cancelled_and_the_sync_frees_it(client, keyed, fake, ada):
+    grace = ApplicationFactory(cohort=keyed, applicant_name="Grace Chisholm", contact_email="grace@example.org",
+                               status="waiting_first_round", current_stage="first_round")
+    for name, email in (("Ada Lovelace", "ada.lovelace@example.org"), ("Grace Chisholm", "grace@example.org")):
+        assert post(client, keyed, seated_webhook("SeatedSlot000000000001", name, email)).json()["outcome"] == "applied"
+    # Ada cancelled her seat; the webhook was missed. The API lists the slot with Grace alone.
+    fake.bookings = [seated_booking([("Grace Chisholm", "grace@example.org")])]
+
+    result = run(keyed)
+
+    assert state(ada)[:2] == ("waiting_first_round", "")
+    assert state(grace)[:2] == ("first_round_scheduled", "SeatedSlot000000000001")
+    drift = result.drift.get()
+    assert drift.application == ada and drift.sentence.startswith("Ada Lovelace: cancellation was missed; ")
+    assert Booking.objects.get(attendee_key="ada.lovelace@example.org").state == Booking.State.CANCELLED
+    assert full_recheck(keyed).changes_made == 0
+
+
+def test_a_seated_booking_listed_without_attendees_cancels_no_seat(client, keyed, fake, ada):
+    assert post(client, keyed, seated_webhook("SeatedSlot000000000001", "Ada Lovelace",
+                                              "ada.lovelace@example.org")).json()["outcome"] == "applied"
+    hidden = seated_booking([("Ada Lovelace", "ada.lovelace@example.org")])
+    hidden["attendees"] = []  # API_V2.md §4: a key that is not the slot's host or admin sees none
+
+    fake.bookings = [hidden]
+
+    result = full_recheck(keyed)
+
+    assert result.bookings_checked == 1 and result.changes_made == 0
+    assert state(ada)[:2] == ("first_round_scheduled", "SeatedSlot000000000001")
