@@ -27,6 +27,11 @@ class BookingClaimed(Exception):
     """The booking is stored already and belongs to another application than the one matched."""
 
 
+def booking_key(event):
+    """Return the key of the Booking row `event` merges into: (uid, attendee_key), cut to the columns."""
+    return event.uid[:64], event.attendee_key[:254]
+
+
 def merge_booking_event(cohort, event, application, *, at, round=None, take=True):
     """Fold `event` into the Booking row for its (uid, attendee_key) (created if new).
 
@@ -44,7 +49,8 @@ def merge_booking_event(cohort, event, application, *, at, round=None, take=True
     and keeps its application. When it belongs to another application and `take` is False,
     raises BookingClaimed before anything is written.
     """
-    key = {"cohort": cohort, "uid": event.uid[:64], "attendee_key": event.attendee_key[:254]}
+    uid, attendee_key = booking_key(event)
+    key = {"cohort": cohort, "uid": uid, "attendee_key": attendee_key}
     booking = Booking(**key, application=application, kind=event.provider, round=round)
     _fold(booking, event, at=at, created=True)
     if insert_unless_conflict(booking) is not None:

@@ -12,14 +12,14 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from .events import ParseError
 from .models import SETTLED, Outcome, WebhookDelivery
 from .providers import calcom, calendly, cronofy
-from .rows import insert_or_count, insert_unless_conflict
+from .rows import count_row, insert_or_count, insert_unless_conflict
 from .services import Result, apply_booking_event
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,11 @@ PARSERS = {"calcom": calcom, "calendly": calendly, "cronofy": cronofy}
 def parser_for(provider):
     """Return the parse module of `provider` ("calcom", "calendly", "cronofy"); KeyError if unknown."""
     return PARSERS[provider]
+
+
+# A byte-identical copy (same cohort and sha256) is counted on the stored row, which answers
+# with its outcome and error.
+_BYTE_IDENTICAL = {"counter": "redeliveries", "returning": ("outcome", "error")}
 
 
 def receive_calcom_delivery(cohort, body):
@@ -77,8 +82,7 @@ def receive_delivery(cohort, body, *, provider):
     # One statement, committed at once (autocommit): the body is stored before anything is
     # applied, and a byte-identical copy already stored is counted instead (no ERROR, no
     # second round trip); any other conflict takes the slower path.
-    stored, row = insert_or_count(delivery, counter="redeliveries", returning=("outcome", "error"),
-                                  match={"cohort": cohort.pk, "sha256": fields["sha256"]})
+    stored, row = insert_or_count(delivery, **_BYTE_IDENTICAL, match={"cohort": cohort.pk, "sha256": fields["sha256"]})
     if stored != "inserted":
         original = _stored_copy(cohort, fields["sha256"], row) if stored == "counted" else None
         return _redelivered(fields, event, original)
@@ -92,18 +96,8 @@ def _count_redelivery(cohort, sha256):
 
     One `UPDATE … RETURNING`: the stored row's id, outcome and error, without its body.
     """
-    table = WebhookDelivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET redeliveries = redeliveries + 1 WHERE cohort_id = %s AND sha256 = %s "
-            "RETURNING id, outcome, error",
-            [cohort.pk, sha256],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    pk, outcome, error = row
-    return _stored_copy(cohort, sha256, {"id": pk, "outcome": outcome, "error": error})
+    row = count_row(WebhookDelivery, **_BYTE_IDENTICAL, match={"cohort": cohort.pk, "sha256": sha256})
+    return _stored_copy(cohort, sha256, row) if row is not None else None
 
 
 def _stored_copy(cohort, sha256, row):
@@ -127,9 +121,10 @@ def store_for_archived_cohort(cohort, body, *, provider):
         trigger_event=parser_for(provider).peek_trigger(body)[:64], outcome=Outcome.IGNORED,
         detail=ARCHIVED_DETAIL, processed_at=timezone.now())
     # As receive_delivery stores: one statement, and a copy already stored is counted, not an ERROR.
-    if insert_unless_conflict(delivery) is None:
-        return _count_redelivery(cohort, sha256)
-    return delivery
+    stored, row = insert_or_count(delivery, **_BYTE_IDENTICAL, match={"cohort": cohort.pk, "sha256": sha256})
+    if stored == "counted":
+        return _stored_copy(cohort, sha256, row)
+    return delivery if stored == "inserted" else _count_redelivery(cohort, sha256)
 
 
 def _redelivered(fields, event, original=None):

@@ -52,8 +52,8 @@ def move_booking(booking, target, *, user):
     if target is not None and target.cohort_id != booking.cohort_id:
         raise BookingMoveRefused("That application is in another cohort; nothing was changed.")
     with transaction.atomic():
-        # The webhook's lock order: applications first, then the booking. Locking the booking
-        # first (as this did) could deadlock with a webhook applying to the same booking.
+        # The webhook's lock order: applications first, then the booking. The other order
+        # could deadlock with a webhook applying to the same booking.
         owner = Booking.objects.filter(pk=booking.pk).values_list("application_id", flat=True).get()
         ids = sorted(pk for pk in (owner, getattr(target, "pk", None)) if pk)
         locked = {a.pk: a for a in Application.objects.select_for_update().filter(pk__in=ids).order_by("pk")}

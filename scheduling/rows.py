@@ -45,13 +45,9 @@ def insert_or_count(instance, *, counter, match, returning):
     it is the two statements.
     """
     connection, insert, values = _insert_statement(instance)
+    update, read, answer = _count_statement(type(instance), counter, match, returning)
     meta = type(instance)._meta
     quote = connection.ops.quote_name
-    column = quote(meta.get_field(counter).column)
-    where = " AND ".join(f"{quote(meta.get_field(name).column)} = %s" for name in match)
-    read = [meta.get_field(name) for name in returning]
-    answer = ", ".join(quote(f.column) for f in [meta.pk, *read])
-    update = f"UPDATE {quote(meta.db_table)} SET {column} = {column} + 1 WHERE {where}"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # `counted` runs only when `stored` inserted nothing (NOT EXISTS reads its result).
@@ -67,17 +63,45 @@ def insert_or_count(instance, *, counter, match, returning):
         else:
             cursor.execute(insert, values)
             row = cursor.fetchone()
-            row = (True, *row, *[None] * len(read)) if row is not None else None
             if row is None:
-                cursor.execute(f"{update} RETURNING {answer}", list(match.values()))
-                row = cursor.fetchone()
-                row = (False, *row) if row is not None else None
+                counted = count_row(type(instance), counter=counter, match=match, returning=returning)
+                return ("counted", counted) if counted is not None else ("conflict", None)
+            row = (True, *row, *[None] * len(read))
     if row is None:
         return "conflict", None
     inserted, pk, *columns = row
     if inserted:
         return "inserted", _inserted(instance, pk, connection)
     return "counted", {"id": pk, **{f.attname: value for f, value in zip(read, columns)}}
+
+
+def count_row(model, *, counter, match, returning):
+    """Add 1 to `counter` of the `model` row equal on `match`; return its "id" and `returning` fields, or None.
+
+    Arguments as insert_or_count's. One `UPDATE … RETURNING`: a dict as there, or None
+    when no such row is stored (then nothing was written).
+    """
+    connection = connections[router.db_for_write(model)]
+    update, read, answer = _count_statement(model, counter, match, returning)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{update} RETURNING {answer}", list(match.values()))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, *columns = row
+    return {"id": pk, **{f.attname: value for f, value in zip(read, columns)}}
+
+
+def _count_statement(model, counter, match, returning):
+    """Return (the counter's `UPDATE … WHERE …` SQL, a %s per `match` value; the `returning` fields;
+    the RETURNING list: the primary key's column, then theirs)."""
+    meta = model._meta
+    quote = connections[router.db_for_write(model)].ops.quote_name
+    column = quote(meta.get_field(counter).column)
+    where = " AND ".join(f"{quote(meta.get_field(name).column)} = %s" for name in match)
+    read = [meta.get_field(name) for name in returning]
+    return (f"UPDATE {quote(meta.db_table)} SET {column} = {column} + 1 WHERE {where}", read,
+            ", ".join(quote(f.column) for f in [meta.pk, *read]))
 
 
 def _insert_statement(instance):

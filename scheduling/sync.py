@@ -24,7 +24,7 @@ from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from . import events
-from .bookings import unchanged_by
+from .bookings import booking_key, unchanged_by
 from .models import Booking, SyncDrift, SyncRun
 from .providers import calcom_api
 from .rounds import round_for_event
@@ -154,57 +154,54 @@ def run_sync(run_pk, *, client=None, since=None):
             listed = [None] if moved and moved in uids else calcom_api.booking_events(booking) or [None]
             events_.extend(listed)
             if listed[0] is not None and listed[0].attendee_key:
-                rosters[listed[0].uid] = listed  # a seated booking: its seats as the API lists them now
+                # A seated booking: its seats as the API lists them now.
+                rosters[listed[0].uid] = (listed[0], {event.attendee_key for event in listed})
         del bookings  # the raw pages are no longer needed: keep the run's memory to its events
         for start in range(0, len(events_), PROGRESS_EVERY):
             batch = [seat_of(event, cohort) if event is not None else None
                      for event in events_[start:start + PROGRESS_EVERY]]
-            stored = stored_bookings(cohort, [event for event in batch if event is not None])
-            drift = []
-            try:
-                for event in batch:
-                    checked += 1
-                    if event is None:
-                        continue
-                    found = apply_synced_booking(cohort, event, run, stored=stored.get(booking_key(event)))
-                    if found is not None:
-                        drift.append(found)
-                        changes += 1
-            finally:
-                # Written with the progress, a batch at a time; a batch cut short by an error
-                # still records the drift it fixed before the run is marked failed.
-                SyncDrift.objects.bulk_create(drift)
+            listed = [event for event in batch if event is not None]
+            stored = stored_bookings(cohort, listed)
+            changes += _apply_and_record(cohort, run, [(event, stored.get(booking_key(event))) for event in listed])
+            checked += len(batch)
             SyncRun.objects.filter(pk=run.pk).update(bookings_checked=checked, changes_made=changes)
-        drift = []
-        try:
-            for event, stored in missed_seat_cancels(cohort, rosters):
-                found = apply_synced_booking(cohort, event, run, stored=stored)
-                if found is not None:
-                    drift.append(found)
-                    changes += 1
-        finally:
-            SyncDrift.objects.bulk_create(drift)
+        changes += _apply_and_record(cohort, run, missed_seat_cancels(cohort, rosters))
     except calcom_api.CalcomApiError as exc:
-        return _finish(run, checked, changes, error=str(exc))
+        return _finish(run, checked, error=str(exc))
     except Exception as exc:
         logger.exception("Sync #%s of %s failed", run.pk, cohort)
-        _finish(run, checked, changes, error=f"Unexpected error: {type(exc).__name__}: {exc}")
+        _finish(run, checked, error=f"Unexpected error: {type(exc).__name__}: {exc}")
         raise
     return _finish(run, checked, changes)
 
 
-def _finish(run, checked, changes, *, error=""):
+def _finish(run, checked, changes=None, *, error=""):
+    # Every change made is a drift row, saved even by a batch an error cut short: after an
+    # error they are counted, since the running count missed that batch's.
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncRun.Status.FAILED if error else SyncRun.Status.SUCCEEDED, finished_at=timezone.now(),
-        bookings_checked=checked, changes_made=changes, error=error[:2000],
+        bookings_checked=checked, changes_made=run.drift.count() if changes is None else changes,
+        error=error[:2000],
     )
     run.refresh_from_db()
     return run
 
 
-def booking_key(event):
-    """Return the key of the Booking row `event` merges into: (uid, attendee_key), as stored."""
-    return event.uid[:64], event.attendee_key[:254]
+def _apply_and_record(cohort, run, pairs):
+    """Apply each (BookingEvent, stored Booking or None) of `pairs`; save the drift; return how many.
+
+    The drift is written in one INSERT, also when an error cuts the pairs short (then
+    the error propagates after it): the run records what it fixed before it fails.
+    """
+    drift = []
+    try:
+        for event, stored in pairs:
+            found = apply_synced_booking(cohort, event, run, stored=stored)
+            if found is not None:
+                drift.append(found)
+    finally:
+        SyncDrift.objects.bulk_create(drift)
+    return len(drift)
 
 
 def stored_bookings(cohort, events_):
@@ -224,8 +221,8 @@ SEAT_GONE = "No longer among the booking's attendees on Cal.com: the seat was ca
 def missed_seat_cancels(cohort, rosters):
     """Return [(BookingEvent, Booking)]: a cancel for each stored seat its booking no longer lists.
 
-    `rosters` maps a seated booking's uid to its seats' events as the API listed them
-    (each with its `attendee_key`). Cancelling one seat removes that attendee from the
+    `rosters` maps a seated booking's uid to (one of its seats' events, the set of its
+    listed seats' `attendee_key`s). Cancelling one seat removes that attendee from the
     booking (PROTOCOL.md; API_V2.md §4 lists a seated booking's remaining attendees), so
     a seat we hold as accepted or pending that is not listed was cancelled, and its
     BOOKING_CANCELLED webhook was missed. A booking listed without attendees (the key
@@ -238,11 +235,11 @@ def missed_seat_cancels(cohort, rosters):
                                     state__in=[Booking.State.ACCEPTED, Booking.State.PENDING])
              .exclude(attendee_key="").order_by("pk"))
     for seat in seats:
-        listed = rosters[seat.uid]
-        if seat.attendee_key in {event.attendee_key for event in listed}:
+        template, listed = rosters[seat.uid]
+        if seat.attendee_key in listed:
             continue
         # The removal has no time of its own in the API: it happened before this sync saw it.
-        event = replace(listed[0], trigger=events.BOOKING_CANCELLED, attendee_key=seat.attendee_key,
+        event = replace(template, trigger=events.BOOKING_CANCELLED, attendee_key=seat.attendee_key,
                         email=seat.attendee_key, name="", application_id="", booking_status="CANCELLED",
                         created_at=timezone.now(), reason=SEAT_GONE, cancelled_by="", request_reschedule=False,
                         reschedule_uid="", rescheduled_to_uid="")
@@ -259,7 +256,7 @@ def apply_synced_booking(cohort, event, run, *, stored):
     from what the webhooks left. A matched booking the event would not change is
     left alone (bookings.unchanged_by): nothing read or written, no timeline line.
     Status changes it causes carry the note "Cal.com API sync #<run>". The caller
-    saves the drift (SyncDrift.objects.bulk_create, a batch at a time).
+    saves the drift (`_apply_and_record`, a batch at a time).
     """
     if stored is not None and stored.application_id is not None and unchanged_by(
             stored, event, at=event.created_at or timezone.now(),
